@@ -1,0 +1,82 @@
+// Ledger: the engine's entry point. Opens a data directory, applies batches of
+// commands durably and idempotently, answers queries.
+//
+// Thread safety: every method may be called from any thread. Concurrent
+// Apply() calls are coalesced into group commits (one write, one fsync) and
+// applied in the order they queued; queries see only durable state.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tally/status.h"
+#include "tally/types.h"
+
+namespace tally {
+
+struct OpenOptions {
+  bool create_if_missing = true;
+  // Ledger time source in microseconds since the epoch; the ledger keeps its
+  // time non-decreasing whatever this returns. Tests replace it.
+  std::function<std::uint64_t()> clock_us;
+};
+
+struct HistoryPage {
+  std::vector<HistoryEntry> entries;  // newest first
+  std::string next_cursor;            // empty when there is nothing older
+};
+
+struct LedgerStats {
+  std::uint64_t last_sequence = 0;
+  std::uint64_t last_timestamp_us = 0;
+  std::uint64_t members = 0;
+  std::uint64_t command_ids = 0;
+  std::uint64_t memory_bytes = 0;     // the in-memory tables (members, ids)
+  double recovery_seconds = 0;        // time Open() took to rebuild state
+};
+
+class Ledger {
+ public:
+  // Opens (or creates) the ledger in `directory` and rebuilds the in-memory
+  // state from the log, verifying every block checksum.
+  static Result<std::unique_ptr<Ledger>> Open(const std::string& directory, OpenOptions options = {});
+
+  ~Ledger();
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  // Applies `batch` (1..kBatchCommandsMax commands) in order, atomically and
+  // durably: when this returns ok, every logged result is on disk. Returns
+  // one result per command. A non-ok Status means nothing of the batch was
+  // acknowledged; after a write failure the ledger refuses further commands
+  // until it is reopened.
+  Result<std::vector<CommandResult>> Apply(std::span<const Command> batch);
+
+  Result<Balance> GetBalance(MemberKey member) const;
+
+  // The member's events, newest first, at most `limit` (1..kHistoryPageEntriesMax).
+  // `cursor` is empty for the first page, else a next_cursor from a page of
+  // the same member.
+  Result<HistoryPage> History(MemberKey member, std::string_view cursor, std::size_t limit) const;
+
+  // The original result of command `id` in `chain`, if it was logged.
+  Result<std::optional<CommandResult>> Find(std::uint32_t chain, CommandId id) const;
+
+  LedgerStats Stats() const;
+
+  // Calls `visit` for every member with at least one event, in no particular order.
+  void ForEachMember(const std::function<void(MemberKey, const Balance&)>& visit) const;
+
+  struct Impl;
+
+ private:
+  explicit Ledger(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tally

@@ -1,0 +1,36 @@
+// Every limit of the engine, in one place, with the checks that tie them
+// together. Wire and disk sizes that depend on these are checked at compile
+// time next to their codecs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tally {
+
+// Most commands one Apply() call may carry; a caller's batch is always
+// applied in one atomic, durable write.
+inline constexpr std::size_t kBatchCommandsMax = 8192;
+
+// Most commands the writer coalesces from waiting callers into one group
+// commit (one RocksDB write, one fsync). Whole batches only.
+inline constexpr std::size_t kGroupCommandsMax = 4 * kBatchCommandsMax;
+
+// Most events in one log block (one RocksDB value). Small enough that reading
+// one event for a history page or a retry reads a few KiB, large enough that
+// the per-key cost of RocksDB vanishes.
+inline constexpr std::size_t kBlockEventsMax = 128;
+
+// Most entries in one history page.
+inline constexpr std::size_t kHistoryPageEntriesMax = 1000;
+
+// Most members and distinct command ids the in-memory tables hold. Both are
+// 2^32 so that a table index fits in 32 bits; the real bound is memory.
+inline constexpr std::uint64_t kMembersMax = std::uint64_t{1} << 32;
+inline constexpr std::uint64_t kCommandIdsMax = std::uint64_t{1} << 32;
+
+static_assert(kGroupCommandsMax >= kBatchCommandsMax, "a group must hold the largest batch");
+static_assert(kBlockEventsMax <= kBatchCommandsMax);
+static_assert(kHistoryPageEntriesMax > 0);
+
+}  // namespace tally

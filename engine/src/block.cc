@@ -1,0 +1,81 @@
+#include "block.h"
+
+#include <xxhash.h>
+
+#include <cstring>
+
+namespace tally::internal {
+
+void BlockBuilder::Reset(std::uint64_t first_sequence, std::uint64_t timestamp_us) {
+  buffer_.clear();
+  buffer_.append(kBlockMagic, sizeof(kBlockMagic));
+  PutFixed32(&buffer_, 0);  // event count, patched by Finish()
+  PutFixed64(&buffer_, first_sequence);
+  PutFixed64(&buffer_, timestamp_us);
+  TALLY_ASSERT(buffer_.size() == kBlockHeaderBytes);
+  first_sequence_ = first_sequence;
+  event_count_ = 0;
+  finished_ = false;
+}
+
+void BlockBuilder::Add(const Event& event) {
+  TALLY_ASSERT(!finished_);
+  TALLY_ASSERT(event_count_ < kBlockEventsMax);
+  TALLY_ASSERT(event.sequence == first_sequence_ + event_count_);
+  AppendEvent(event, &buffer_);
+  ++event_count_;
+}
+
+std::string_view BlockBuilder::Finish() {
+  TALLY_ASSERT(!finished_);
+  TALLY_ASSERT(event_count_ > 0);
+  StoreFixed32(buffer_.data() + 4, event_count_);
+  PutFixed64(&buffer_, XXH3_64bits(buffer_.data(), buffer_.size()));
+  TALLY_ASSERT(buffer_.size() <= kBlockBytesMax);
+  finished_ = true;
+  return buffer_;
+}
+
+Status BlockReader::Open(std::uint64_t key_sequence, std::string_view bytes) {
+  const std::string where = "log block " + std::to_string(key_sequence) + ": ";
+  if (bytes.size() < kBlockHeaderBytes + kBlockTrailerBytes || bytes.size() > kBlockBytesMax) {
+    return Status::Corruption(where + "size " + std::to_string(bytes.size()) + " out of range");
+  }
+  const std::size_t body_bytes = bytes.size() - kBlockTrailerBytes;
+  if (XXH3_64bits(bytes.data(), body_bytes) != LoadFixed64(bytes.data() + body_bytes)) {
+    return Status::Corruption(where + "checksum mismatch");
+  }
+  if (std::memcmp(bytes.data(), kBlockMagic, sizeof(kBlockMagic)) != 0) {
+    return Status::Corruption(where + "bad magic");
+  }
+  event_count_ = LoadFixed32(bytes.data() + 4);
+  first_sequence_ = LoadFixed64(bytes.data() + 8);
+  timestamp_us_ = LoadFixed64(bytes.data() + 16);
+  if (first_sequence_ != key_sequence) {
+    return Status::Corruption(where + "header says first sequence " + std::to_string(first_sequence_));
+  }
+  if (event_count_ == 0 || event_count_ > kBlockEventsMax) {
+    return Status::Corruption(where + "event count " + std::to_string(event_count_) + " out of range");
+  }
+  events_ = Reader(bytes.substr(kBlockHeaderBytes, body_bytes - kBlockHeaderBytes));
+  next_index_ = 0;
+  return Status::Ok();
+}
+
+Status BlockReader::Next(Event* event) {
+  TALLY_ASSERT(!done());
+  const std::uint64_t sequence = first_sequence_ + next_index_;
+  Status status = DecodeEvent(events_, event);
+  if (!status.ok()) {
+    return Status::Corruption("event " + std::to_string(sequence) + ": " + status.message());
+  }
+  event->sequence = sequence;
+  event->timestamp_us = timestamp_us_;
+  ++next_index_;
+  if (done() && events_.remaining() != 0) {
+    return Status::Corruption("log block " + std::to_string(first_sequence_) + ": bytes after the last event");
+  }
+  return Status::Ok();
+}
+
+}  // namespace tally::internal

@@ -1,0 +1,75 @@
+// The log block: up to kBlockEventsMax consecutive events written as one
+// RocksDB value under the big-endian key of its first sequence number.
+// docs/storage.md ("Log block") specifies the bytes:
+//
+//   block := magic "TLB1" | event_count u32 | first_sequence u64
+//            | timestamp_us u64 | event{event_count} | checksum u64
+//
+// where checksum is XXH3-64 (seed 0) of every byte before it.
+//
+// Thread safety: BlockBuilder and BlockReader are single-threaded values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "encoding.h"
+#include "event.h"
+#include "tally/limits.h"
+#include "tally/status.h"
+
+namespace tally::internal {
+
+inline constexpr char kBlockMagic[4] = {'T', 'L', 'B', '1'};
+inline constexpr std::size_t kBlockHeaderBytes = 24;
+inline constexpr std::size_t kBlockTrailerBytes = 8;
+inline constexpr std::size_t kBlockBytesMax =
+    kBlockHeaderBytes + kBlockEventsMax * kEventBytesMax + kBlockTrailerBytes;
+static_assert(kBlockBytesMax <= 16 * 1024, "reading one event reads at most 16 KiB");
+
+class BlockBuilder {
+ public:
+  // Starts a new block; the previous one's bytes become invalid.
+  void Reset(std::uint64_t first_sequence, std::uint64_t timestamp_us);
+  // REQUIRES: event_count() < kBlockEventsMax.
+  void Add(const Event& event);
+  // Seals the block with its checksum and returns its bytes.
+  // REQUIRES: event_count() > 0.
+  std::string_view Finish();
+
+  std::uint32_t event_count() const { return event_count_; }
+  std::uint64_t first_sequence() const { return first_sequence_; }
+
+ private:
+  std::string buffer_;
+  std::uint64_t first_sequence_ = 0;
+  std::uint32_t event_count_ = 0;
+  bool finished_ = false;
+};
+
+// Verifies a block and hands out its events in order.
+class BlockReader {
+ public:
+  // Checks magic, checksum, that the header's first sequence equals
+  // `key_sequence` and that the event count is within limits.
+  Status Open(std::uint64_t key_sequence, std::string_view bytes);
+
+  std::uint64_t first_sequence() const { return first_sequence_; }
+  std::uint64_t timestamp_us() const { return timestamp_us_; }
+  std::uint32_t event_count() const { return event_count_; }
+  bool done() const { return next_index_ == event_count_; }
+
+  // Decodes the next event, with its sequence and timestamp filled in.
+  // REQUIRES: Open() succeeded and !done().
+  Status Next(Event* event);
+
+ private:
+  Reader events_{std::string_view()};
+  std::uint64_t first_sequence_ = 0;
+  std::uint64_t timestamp_us_ = 0;
+  std::uint32_t event_count_ = 0;
+  std::uint32_t next_index_ = 0;
+};
+
+}  // namespace tally::internal

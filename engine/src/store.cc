@@ -1,0 +1,152 @@
+#include "store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+#include <xxhash.h>
+
+#include "block.h"
+#include "encoding.h"
+
+namespace tally::internal {
+namespace {
+
+constexpr std::size_t kDefaultFamily = 0;
+constexpr std::size_t kLogFamily = 1;
+constexpr char kFormatKey[] = "format";
+
+Status FromRocks(const rocksdb::Status& status, const std::string& what) {
+  if (status.ok()) return Status::Ok();
+  if (status.IsCorruption()) return Status::Corruption(what + ": " + status.ToString());
+  if (status.IsNotFound()) return Status::NotFound(what + ": " + status.ToString());
+  if (status.IsInvalidArgument()) return Status::InvalidArgument(what + ": " + status.ToString());
+  return Status::IOError(what + ": " + status.ToString());
+}
+
+rocksdb::ColumnFamilyOptions LogFamilyOptions() {
+  rocksdb::ColumnFamilyOptions options;
+  // Keys arrive in increasing order, so flushed files never overlap and
+  // compaction mostly moves files; large memtables mean fewer of them.
+  options.write_buffer_size = 128 << 20;
+  options.max_write_buffer_number = 4;
+  options.level_compaction_dynamic_level_bytes = true;
+  options.compression = rocksdb::kLZ4Compression;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_size = 32 * 1024;  // about two log blocks per table block
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return options;
+}
+
+std::string EncodeFormat(std::uint32_t version) {
+  std::string bytes;
+  PutFixed32(&bytes, version);
+  PutFixed64(&bytes, XXH3_64bits(bytes.data(), bytes.size()));
+  return bytes;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& directory, Mode mode, bool create_if_missing) {
+  rocksdb::DBOptions options;
+  options.create_if_missing = create_if_missing;
+  options.create_missing_column_families = create_if_missing;
+  options.max_background_jobs = 2;
+  options.paranoid_checks = true;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+      {"log", LogFamilyOptions()},
+  };
+  std::unique_ptr<Store> store(new Store());
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status status =
+      mode == Mode::kReadOnly
+          ? rocksdb::DB::OpenForReadOnly(options, directory, families, &store->handles_, &db)
+          : rocksdb::DB::Open(options, directory, families, &store->handles_, &db);
+  if (!status.ok()) return FromRocks(status, "opening " + directory);
+  store->db_.reset(db);
+  Status format = store->CheckOrWriteFormat(mode);
+  if (!format.ok()) return format;
+  return store;
+}
+
+Store::~Store() {
+  for (rocksdb::ColumnFamilyHandle* handle : handles_) {
+    db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+  }
+  if (db_) db_->Close().PermitUncheckedError();
+}
+
+Status Store::CheckOrWriteFormat(Mode mode) {
+  std::string value;
+  rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), handles_[kDefaultFamily], kFormatKey, &value);
+  if (status.IsNotFound()) {
+    if (mode == Mode::kReadOnly) return Status::NotFound("no tally format record: not a tally data directory");
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    return FromRocks(db_->Put(sync, handles_[kDefaultFamily], kFormatKey, EncodeFormat(kFormatVersion)),
+                     "writing the format record");
+  }
+  if (!status.ok()) return FromRocks(status, "reading the format record");
+  if (value.size() != 12 || XXH3_64bits(value.data(), 4) != LoadFixed64(value.data() + 4)) {
+    return Status::Corruption("format record is damaged");
+  }
+  const std::uint32_t version = LoadFixed32(value.data());
+  if (version != kFormatVersion) {
+    return Status::InvalidArgument("data directory has format version " + std::to_string(version) +
+                                   ", this build reads version " + std::to_string(kFormatVersion));
+  }
+  return Status::Ok();
+}
+
+Status Store::WriteBlocks(const std::vector<EncodedBlock>& blocks) {
+  rocksdb::WriteBatch batch;
+  for (const EncodedBlock& block : blocks) {
+    rocksdb::Status status = batch.Put(handles_[kLogFamily], BigEndianKey(block.first_sequence), block.bytes);
+    if (!status.ok()) return FromRocks(status, "building a write batch");
+  }
+  rocksdb::WriteOptions options;
+  options.sync = true;  // durable when acknowledged
+  return FromRocks(db_->Write(options, &batch), "writing log blocks");
+}
+
+Result<Event> Store::ReadEvent(std::uint64_t sequence) const {
+  std::unique_ptr<rocksdb::Iterator> iterator(db_->NewIterator(rocksdb::ReadOptions(), handles_[kLogFamily]));
+  iterator->SeekForPrev(BigEndianKey(sequence));
+  if (!iterator->Valid()) {
+    Status status = FromRocks(iterator->status(), "reading the log");
+    if (!status.ok()) return status;
+    return Status::NotFound("no log block holds sequence " + std::to_string(sequence));
+  }
+  const std::uint64_t first = DecodeBigEndianKey(iterator->key().ToStringView());
+  BlockReader reader;
+  Status status = reader.Open(first, iterator->value().ToStringView());
+  if (!status.ok()) return status;
+  if (sequence >= first + reader.event_count()) {
+    return Status::NotFound("no log block holds sequence " + std::to_string(sequence));
+  }
+  Event event;
+  while (true) {
+    status = reader.Next(&event);
+    if (!status.ok()) return status;
+    if (event.sequence == sequence) return event;
+  }
+}
+
+Status Store::ForEachBlock(const std::function<Status(std::uint64_t, std::string_view)>& visit) const {
+  rocksdb::ReadOptions options;
+  options.fill_cache = false;  // a full scan should not evict what queries use
+  options.readahead_size = 2 << 20;
+  std::unique_ptr<rocksdb::Iterator> iterator(db_->NewIterator(options, handles_[kLogFamily]));
+  for (iterator->SeekToFirst(); iterator->Valid(); iterator->Next()) {
+    if (iterator->key().size() != 8) {
+      return Status::Corruption("log key of " + std::to_string(iterator->key().size()) + " bytes");
+    }
+    Status status = visit(DecodeBigEndianKey(iterator->key().ToStringView()), iterator->value().ToStringView());
+    if (!status.ok()) return status;
+  }
+  return FromRocks(iterator->status(), "scanning the log");
+}
+
+}  // namespace tally::internal

@@ -1,0 +1,62 @@
+// Store: the RocksDB database under a data directory. It knows keys and
+// column families (docs/storage.md), not the rules of the ledger.
+//
+// Column families:
+//   default  format record ("format" -> version)
+//   log      big-endian first sequence -> log block
+//
+// Thread safety: all methods are safe to call concurrently (RocksDB is).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "event.h"
+#include "tally/status.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace tally::internal {
+
+inline constexpr std::uint32_t kFormatVersion = 1;
+
+struct EncodedBlock {
+  std::uint64_t first_sequence = 0;
+  std::string bytes;
+};
+
+class Store {
+ public:
+  enum class Mode { kReadWrite, kReadOnly };
+
+  static Result<std::unique_ptr<Store>> Open(const std::string& directory, Mode mode, bool create_if_missing);
+  ~Store();
+
+  // Writes `blocks` in one atomic RocksDB write and fsyncs the WAL before
+  // returning. REQUIRES: read-write mode.
+  Status WriteBlocks(const std::vector<EncodedBlock>& blocks);
+
+  // The event with sequence `sequence`, read from its block (checksum verified).
+  // NotFound if no block holds it.
+  Result<Event> ReadEvent(std::uint64_t sequence) const;
+
+  // Visits every block in sequence order, passing its key's sequence and bytes.
+  // Stops at the first non-ok Status from `visit` and returns it.
+  Status ForEachBlock(const std::function<Status(std::uint64_t, std::string_view)>& visit) const;
+
+ private:
+  Store() = default;
+  Status CheckOrWriteFormat(Mode mode);
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+};
+
+}  // namespace tally::internal
