@@ -280,16 +280,16 @@ int RunReplay(const std::string& directory, bool json) {
   }
   if (json) {
     std::printf("{\"ok\":true,\"blocks\":%" PRIu64 ",\"events\":%" PRIu64 ",\"rejections_logged\":%" PRIu64
-                ",\"last_sequence\":%" PRIu64 ",\"members\":%zu,\"points_outstanding\":%" PRId64
+                ",\"last_sequence\":%" PRIu64 ",\"members\":%zu,\"points_outstanding\":%s"
                 ",\"seconds\":%.3f}\n",
                 report->blocks, report->events, report->rejections_logged, report->last_sequence,
-                report->members.size(), report->points_outstanding, report->seconds);
+                report->members.size(), report->points_outstanding.c_str(), report->seconds);
   } else {
     std::printf("replay ok: %" PRIu64 " events in %" PRIu64 " blocks (%" PRIu64
-                " logged rejections), last sequence %" PRIu64 ", %zu members, %" PRId64
+                " logged rejections), last sequence %" PRIu64 ", %zu members, %s"
                 " points outstanding, %.3f s\n",
                 report->events, report->blocks, report->rejections_logged, report->last_sequence,
-                report->members.size(), report->points_outstanding, report->seconds);
+                report->members.size(), report->points_outstanding.c_str(), report->seconds);
   }
   return kExitOk;
 }

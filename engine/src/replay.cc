@@ -43,6 +43,15 @@ struct LoggedCommand {
   std::int64_t reversed;
 };
 
+std::string FormatDecimal(unsigned __int128 value) {
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(value % 10)));
+    value /= 10;
+  } while (value != 0);
+  return digits;
+}
+
 class Replayer {
  public:
   Status Block(std::uint64_t key_sequence, std::string_view bytes) {
@@ -69,14 +78,15 @@ class Replayer {
     return Status::Ok();
   }
 
-  Result<ReplayReport> Finish() {
+  ReplayReport Finish() {
+    // At most 2^32 members of at most 2^63 - 1 points each: the sum fits in 96 bits.
+    unsigned __int128 outstanding = 0;
     for (const auto& [key, member] : members_) {
       report_.members.push_back(ReplayMember{{static_cast<std::uint32_t>(key.first), key.second},
                                              member.balance, member.last_sequence});
-      if (__builtin_add_overflow(report_.points_outstanding, member.balance, &report_.points_outstanding)) {
-        return Status::Corruption("the sum of all balances overflows 64 bits");
-      }
+      outstanding += static_cast<unsigned __int128>(member.balance);
     }
+    report_.points_outstanding = FormatDecimal(outstanding);
     std::sort(report_.members.begin(), report_.members.end(), [](const ReplayMember& a, const ReplayMember& b) {
       return std::pair(a.key.chain, a.key.member) < std::pair(b.key.chain, b.key.member);
     });
@@ -180,8 +190,8 @@ Result<ReplayReport> Replay(const std::string& directory) {
   Status status = (*store)->ForEachBlock(
       [&](std::uint64_t sequence, std::string_view bytes) { return replayer.Block(sequence, bytes); });
   if (!status.ok()) return status;
-  Result<ReplayReport> report = replayer.Finish();
-  if (report.ok()) report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  ReplayReport report = replayer.Finish();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
 }
 

@@ -354,7 +354,7 @@ TEST_F(LedgerTest, ReplayAgreesWithTheLedger) {
   EXPECT_EQ(report->events, 5u);
   EXPECT_EQ(report->rejections_logged, 1u);
   EXPECT_EQ(report->last_sequence, 5u);
-  EXPECT_EQ(report->points_outstanding, 109);
+  EXPECT_EQ(report->points_outstanding, "109");
   ASSERT_EQ(report->members.size(), 3u);
   for (const ReplayMember& member : report->members) {
     auto balance = ledger_->GetBalance(member.key);

@@ -25,7 +25,9 @@ struct ReplayReport {
   std::uint64_t events = 0;
   std::uint64_t rejections_logged = 0;
   std::uint64_t last_sequence = 0;
-  std::int64_t points_outstanding = 0;  // sum of all balances (exact; overflow is reported)
+  // The exact sum of all balances, in decimal: with many members near the
+  // 64-bit limit it can exceed 64 bits, so it is summed in 128.
+  std::string points_outstanding = "0";
   std::vector<ReplayMember> members;    // sorted by (chain, member)
   double seconds = 0;
 };
