@@ -78,4 +78,17 @@ Status BlockReader::Next(Event* event) {
   return Status::Ok();
 }
 
+Status LogOrder::Next(const BlockReader& block) {
+  if (block.first_sequence() != last_sequence_ + 1) {
+    return Status::Corruption("log gap: expected a block at sequence " + std::to_string(last_sequence_ + 1) +
+                              ", found one at " + std::to_string(block.first_sequence()));
+  }
+  if (block.timestamp_us() < last_timestamp_us_) {
+    return Status::Corruption("log block " + std::to_string(block.first_sequence()) + ": ledger time goes backwards");
+  }
+  last_sequence_ = block.first_sequence() + block.event_count() - 1;
+  last_timestamp_us_ = block.timestamp_us();
+  return Status::Ok();
+}
+
 }  // namespace tally::internal

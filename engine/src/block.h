@@ -72,4 +72,19 @@ class BlockReader {
   std::uint32_t next_index_ = 0;
 };
 
+// Checks that blocks follow each other without gap or overlap, starting at
+// sequence 1, and that ledger time never goes backwards.
+class LogOrder {
+ public:
+  // REQUIRES: `block` opened successfully.
+  Status Next(const BlockReader& block);
+
+  std::uint64_t last_sequence() const { return last_sequence_; }
+  std::uint64_t last_timestamp_us() const { return last_timestamp_us_; }
+
+ private:
+  std::uint64_t last_sequence_ = 0;
+  std::uint64_t last_timestamp_us_ = 0;
+};
+
 }  // namespace tally::internal

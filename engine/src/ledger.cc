@@ -62,28 +62,21 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& directory, OpenO
 }
 
 Status Ledger::Impl::Recover() {
-  return store->ForEachBlock([this](std::uint64_t key_sequence, std::string_view bytes) {
+  internal::LogOrder order;
+  Status status = store->ForEachBlock([&](std::uint64_t key_sequence, std::string_view bytes) {
     internal::BlockReader reader;
-    Status status = reader.Open(key_sequence, bytes);
-    if (!status.ok()) return status;
-    if (key_sequence != last_sequence + 1) {
-      return Status::Corruption("log gap: expected a block at sequence " + std::to_string(last_sequence + 1) +
-                                ", found one at " + std::to_string(key_sequence));
-    }
-    if (reader.timestamp_us() < last_timestamp_us) {
-      return Status::Corruption("log block " + std::to_string(key_sequence) + ": ledger time goes backwards");
-    }
+    Status block_status = reader.Open(key_sequence, bytes);
+    if (block_status.ok()) block_status = order.Next(reader);
     internal::Event event;
-    while (!reader.done()) {
-      status = reader.Next(&event);
-      if (!status.ok()) return status;
-      status = RecoverEvent(event);
-      if (!status.ok()) return status;
+    while (block_status.ok() && !reader.done()) {
+      block_status = reader.Next(&event);
+      if (block_status.ok()) block_status = RecoverEvent(event);
     }
-    last_sequence = reader.first_sequence() + reader.event_count() - 1;
-    last_timestamp_us = reader.timestamp_us();
-    return Status::Ok();
+    return block_status;
   });
+  last_sequence = order.last_sequence();
+  last_timestamp_us = order.last_timestamp_us();
+  return status;
 }
 
 // Rebuilds the state one event at a time, checking what the event records

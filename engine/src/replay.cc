@@ -57,15 +57,8 @@ class Replayer {
   Status Block(std::uint64_t key_sequence, std::string_view bytes) {
     internal::BlockReader reader;
     Status status = reader.Open(key_sequence, bytes);
+    if (status.ok()) status = order_.Next(reader);
     if (!status.ok()) return status;
-    if (key_sequence != report_.last_sequence + 1) {
-      return Status::Corruption("log gap: expected sequence " + std::to_string(report_.last_sequence + 1) +
-                                ", found a block at " + std::to_string(key_sequence));
-    }
-    if (reader.timestamp_us() < last_timestamp_us_) {
-      return Status::Corruption("log block " + std::to_string(key_sequence) + ": ledger time goes backwards");
-    }
-    last_timestamp_us_ = reader.timestamp_us();
     ++report_.blocks;
     internal::Event event;
     while (!reader.done()) {
@@ -175,7 +168,7 @@ class Replayer {
   }
 
   ReplayReport report_;
-  std::uint64_t last_timestamp_us_ = 0;
+  internal::LogOrder order_;
   std::unordered_map<std::pair<std::uint64_t, std::uint64_t>, Member, PairHash> members_;
   std::unordered_map<CommandKey, LoggedCommand, CommandKeyHash> commands_;
 };

@@ -1,0 +1,125 @@
+// The log block and event codecs, without RocksDB: round trips, and every
+// way a block can be damaged.
+#include "block.h"
+
+#include <gtest/gtest.h>
+#include <xxhash.h>
+
+#include "test_util.h"
+
+namespace tally::internal {
+namespace {
+
+Event MakeEvent(std::uint64_t sequence, CommandKind kind) {
+  Event event;
+  event.sequence = sequence;
+  event.command = testing::Earn(sequence, 3, 77, 250);
+  event.command.kind = kind;
+  event.code = ResultCode::kOk;
+  event.balance_after = 1000 + static_cast<std::int64_t>(sequence);
+  event.previous_sequence = sequence - 1;
+  if (kind == CommandKind::kReverse) {
+    event.command.target = testing::Id(1);
+    event.target_sequence = 1;
+  }
+  return event;
+}
+
+std::string BuildBlock(std::uint64_t first, const std::vector<Event>& events) {
+  BlockBuilder builder;
+  builder.Reset(first, 123456789);
+  for (const Event& event : events) builder.Add(event);
+  return std::string(builder.Finish());
+}
+
+// Rewrites the trailing checksum, as someone editing the bytes on purpose would.
+void Reseal(std::string* block) {
+  const std::size_t body = block->size() - kBlockTrailerBytes;
+  StoreFixed64(block->data() + body, XXH3_64bits(block->data(), body));
+}
+
+TEST(Block, RoundTripsEveryField) {
+  Event full = MakeEvent(5, CommandKind::kReverse);
+  full.command.order_reference = 0xfedcba9876543210ULL;
+  full.command.store_reference = 12;
+  full.command.campaign_reference = 99;
+  full.command.reason_code = 4;
+  full.code = ResultCode::kInsufficientPoints;
+  const Event plain = MakeEvent(6, CommandKind::kRedeem);
+  Event adjust = MakeEvent(7, CommandKind::kAdjust);
+  adjust.command.points = -40;
+  adjust.command.reason_code = 2;
+  const std::string bytes = BuildBlock(5, {full, plain, adjust});
+
+  BlockReader reader;
+  ASSERT_TRUE(reader.Open(5, bytes).ok());
+  EXPECT_EQ(reader.event_count(), 3u);
+  EXPECT_EQ(reader.timestamp_us(), 123456789u);
+  for (const Event& expected : {full, plain, adjust}) {
+    Event decoded;
+    ASSERT_TRUE(reader.Next(&decoded).ok());
+    EXPECT_EQ(decoded.sequence, expected.sequence);
+    EXPECT_EQ(decoded.timestamp_us, 123456789u);
+    EXPECT_EQ(decoded.command, expected.command);
+    EXPECT_EQ(decoded.code, expected.code);
+    EXPECT_EQ(decoded.balance_after, expected.balance_after);
+    EXPECT_EQ(decoded.previous_sequence, expected.previous_sequence);
+    EXPECT_EQ(decoded.target_sequence, expected.target_sequence);
+  }
+  EXPECT_TRUE(reader.done());
+}
+
+TEST(Block, CoreEventIsFiftySixBytes) {
+  const std::string bytes = BuildBlock(1, {MakeEvent(1, CommandKind::kEarn)});
+  EXPECT_EQ(bytes.size(), kBlockHeaderBytes + kEventCoreBytes + kBlockTrailerBytes);
+}
+
+TEST(Block, EveryFlippedByteIsCaught) {
+  const std::string good = BuildBlock(10, {MakeEvent(10, CommandKind::kEarn), MakeEvent(11, CommandKind::kRedeem)});
+  for (std::size_t offset = 0; offset < good.size(); ++offset) {
+    std::string bad = good;
+    bad[offset] = static_cast<char>(bad[offset] ^ 0x01);
+    BlockReader reader;
+    const Status status = reader.Open(10, bad);
+    EXPECT_EQ(status.code(), Status::Code::kCorruption) << "byte " << offset;
+  }
+}
+
+TEST(Block, RejectsTruncationAndAWrongKey) {
+  const std::string good = BuildBlock(10, {MakeEvent(10, CommandKind::kEarn)});
+  BlockReader reader;
+  EXPECT_EQ(reader.Open(10, good.substr(0, good.size() - 1)).code(), Status::Code::kCorruption);
+  EXPECT_EQ(reader.Open(10, "").code(), Status::Code::kCorruption);
+  EXPECT_EQ(reader.Open(11, good).code(), Status::Code::kCorruption) << "a block moved to another key";
+}
+
+TEST(Block, ResealedDamageIsStillCaughtByTheDecoder) {
+  std::string bytes = BuildBlock(10, {MakeEvent(10, CommandKind::kEarn)});
+  std::string zero_count = bytes;
+  StoreFixed32(zero_count.data() + 4, 0);
+  Reseal(&zero_count);
+  BlockReader reader;
+  EXPECT_EQ(reader.Open(10, zero_count).code(), Status::Code::kCorruption);
+
+  std::string bad_kind = bytes;
+  bad_kind[kBlockHeaderBytes + 16] = 9;
+  Reseal(&bad_kind);
+  Event event;
+  ASSERT_TRUE(reader.Open(10, bad_kind).ok());
+  EXPECT_EQ(reader.Next(&event).code(), Status::Code::kCorruption);
+
+  std::string never_logged = bytes;
+  never_logged[kBlockHeaderBytes + 17] = static_cast<char>(ResultCode::kIdConflict);
+  Reseal(&never_logged);
+  ASSERT_TRUE(reader.Open(10, never_logged).ok());
+  EXPECT_EQ(reader.Next(&event).code(), Status::Code::kCorruption);
+
+  std::string extra = bytes;
+  extra.insert(extra.size() - kBlockTrailerBytes, "xx");
+  Reseal(&extra);
+  ASSERT_TRUE(reader.Open(10, extra).ok());
+  EXPECT_EQ(reader.Next(&event).code(), Status::Code::kCorruption) << "bytes after the last event";
+}
+
+}  // namespace
+}  // namespace tally::internal
