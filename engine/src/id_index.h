@@ -34,6 +34,9 @@ class IdIndex {
     }
   }
 
+  // Starts loading the slot where `fingerprint` lives, for a lookup soon.
+  void Prefetch(std::uint64_t fingerprint) const { __builtin_prefetch(&slots_[Home(fingerprint)]); }
+
   // REQUIRES: sequence > 0 and not inserted before.
   void Insert(std::uint64_t fingerprint, std::uint64_t sequence);
 

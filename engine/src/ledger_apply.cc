@@ -68,9 +68,14 @@ Result<internal::Event> Ledger::Impl::ReadEvent(std::uint64_t sequence) const {
 }
 
 Result<std::optional<internal::Event>> Ledger::Impl::FindLogged(std::uint32_t chain, const CommandId& id) const {
+  return FindLogged(chain, id, internal::IdIndex::Fingerprint(chain, id));
+}
+
+Result<std::optional<internal::Event>> Ledger::Impl::FindLogged(std::uint32_t chain, const CommandId& id,
+                                                                std::uint64_t fingerprint) const {
   std::optional<internal::Event> found;
   Status status;
-  ids.ForEachCandidate(internal::IdIndex::Fingerprint(chain, id), [&](std::uint64_t sequence) {
+  ids.ForEachCandidate(fingerprint, [&](std::uint64_t sequence) {
     Result<internal::Event> event = ReadEvent(sequence);
     if (!event.ok()) {
       status = event.status();
@@ -84,11 +89,12 @@ Result<std::optional<internal::Event>> Ledger::Impl::FindLogged(std::uint32_t ch
   return found;
 }
 
-Result<CommandResult> Ledger::Impl::ApplyOne(const Command& command, std::uint64_t timestamp_us) {
+Result<CommandResult> Ledger::Impl::ApplyOne(const Command& command, std::uint64_t fingerprint,
+                                             std::uint64_t timestamp_us) {
   const ResultCode invalid = ValidateCommand(command);
   if (invalid != ResultCode::kOk) return CommandResult{invalid, 0, 0, 0};
 
-  Result<std::optional<internal::Event>> original = FindLogged(command.chain, command.id);
+  Result<std::optional<internal::Event>> original = FindLogged(command.chain, command.id, fingerprint);
   if (!original.ok()) return original.status();
   if (original->has_value()) {
     const internal::Event& event = **original;
@@ -141,7 +147,7 @@ Result<CommandResult> Ledger::Impl::ApplyOne(const Command& command, std::uint64
 
   member->balance = decision.balance_after;
   member->last_sequence = event.sequence;
-  ids.Insert(internal::IdIndex::Fingerprint(command.chain, command.id), event.sequence);
+  ids.Insert(fingerprint, event.sequence);
   if (command.kind == CommandKind::kReverse && decision.code == ResultCode::kOk) {
     reversed_points[decision.target_sequence] += command.points;
   }

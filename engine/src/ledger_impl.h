@@ -50,6 +50,7 @@ struct Ledger::Impl {
   double recovery_seconds = 0;
   // Events of the group being committed; their sequences follow last_sequence.
   std::vector<internal::Event> pending;
+  std::vector<std::uint64_t> fingerprints;  // of the batch being applied
 
   std::mutex queue_mutex;
   std::deque<GroupWriter*> writers;
@@ -62,8 +63,11 @@ struct Ledger::Impl {
   std::uint64_t NextTimestamp();
 
   // ledger_apply.cc. REQUIRES: state_mutex held exclusively.
-  Result<CommandResult> ApplyOne(const Command& command, std::uint64_t timestamp_us);
+  // `fingerprint` is IdIndex::Fingerprint(command.chain, command.id).
+  Result<CommandResult> ApplyOne(const Command& command, std::uint64_t fingerprint, std::uint64_t timestamp_us);
   Result<std::optional<internal::Event>> FindLogged(std::uint32_t chain, const CommandId& id) const;
+  Result<std::optional<internal::Event>> FindLogged(std::uint32_t chain, const CommandId& id,
+                                                    std::uint64_t fingerprint) const;
   Result<internal::Event> ReadEvent(std::uint64_t sequence) const;
 };
 

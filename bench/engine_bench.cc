@@ -1,0 +1,299 @@
+// Durable earn throughput of the engine, beside the naive RocksDB layout
+// (three puts per event: event, id index, balance; synced batches) in the
+// same binary, so the ratio comes from one run on one machine.
+//
+//   build-test/bench/engine_bench --benchmark_filter=Earn --benchmark_repetitions=3
+//
+// Every iteration applies one batch of earns and returns only after its
+// fsync. Members are drawn from 1,000,000, uniform or Zipf (s = 0.99), and
+// all exist before timing starts. Data goes under $TALLY_BENCH_DIR or /tmp.
+#include <benchmark/benchmark.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <unordered_map>
+
+#include "tally/ledger.h"
+
+namespace {
+
+constexpr std::uint64_t kMembers = 1'000'000;
+constexpr std::uint32_t kChain = 1;
+constexpr std::size_t kMemberDrawPool = 1 << 22;
+
+enum Distribution : int { kUniform = 0, kZipf = 1 };
+
+std::string BenchDirectory(const std::string& name) {
+  const char* base = std::getenv("TALLY_BENCH_DIR");
+  const std::string path = std::string(base != nullptr ? base : "/tmp") + "/tally-bench-" +
+                           std::to_string(::getpid()) + "-" + name;
+  std::filesystem::remove_all(path);
+  return path;
+}
+
+// A fixed pool of member draws, so drawing costs nothing while timing.
+const std::vector<std::uint64_t>& MemberDraws(Distribution distribution) {
+  static std::map<Distribution, std::vector<std::uint64_t>> pools;
+  std::vector<std::uint64_t>& pool = pools[distribution];
+  if (!pool.empty()) return pool;
+  std::mt19937_64 random(distribution + 1);
+  pool.resize(kMemberDrawPool);
+  if (distribution == kUniform) {
+    std::uniform_int_distribution<std::uint64_t> uniform(1, kMembers);
+    for (auto& member : pool) member = uniform(random);
+    return pool;
+  }
+  // Zipf by inverse CDF; rank r is scattered over the member space so hot
+  // members are not neighbours.
+  std::vector<double> cdf(kMembers);
+  double sum = 0;
+  for (std::uint64_t rank = 0; rank < kMembers; ++rank) cdf[rank] = (sum += 1.0 / std::pow(rank + 1.0, 0.99));
+  std::uniform_real_distribution<double> uniform(0, sum);
+  for (auto& member : pool) {
+    const auto rank = static_cast<std::uint64_t>(std::lower_bound(cdf.begin(), cdf.end(), uniform(random)) - cdf.begin());
+    member = (rank * 0x9e3779b97f4a7c15ULL) % kMembers + 1;
+  }
+  return pool;
+}
+
+class CommandSource {
+ public:
+  explicit CommandSource(Distribution distribution) : draws_(MemberDraws(distribution)) {}
+
+  void Fill(std::vector<tally::Command>* batch, std::size_t size) {
+    batch->resize(size);
+    for (tally::Command& command : *batch) {
+      command.id = tally::CommandId{0xbe7c4, ++next_id_};
+      command.kind = tally::CommandKind::kEarn;
+      command.chain = kChain;
+      command.member = draws_[next_draw_++ % draws_.size()];
+      command.points = 10;
+      command.order_reference = next_id_;
+    }
+  }
+
+ private:
+  const std::vector<std::uint64_t>& draws_;
+  std::uint64_t next_id_ = 0;
+  std::uint64_t next_draw_ = 0;
+};
+
+// ---- tally ----
+
+struct TallyFixture {
+  std::string directory;
+  std::unique_ptr<tally::Ledger> ledger;
+  std::unique_ptr<CommandSource> source;
+};
+
+TallyFixture& Tally(Distribution distribution) {
+  static std::map<Distribution, TallyFixture> fixtures;
+  TallyFixture& fixture = fixtures[distribution];
+  if (fixture.ledger) return fixture;
+  fixture.directory = BenchDirectory(std::string("tally-") + (distribution == kZipf ? "zipf" : "uniform"));
+  fixture.ledger = std::move(tally::Ledger::Open(fixture.directory).value());
+  // Every member exists before timing starts.
+  std::vector<tally::Command> batch;
+  for (std::uint64_t member = 1; member <= kMembers;) {
+    batch.clear();
+    for (; member <= kMembers && batch.size() < 8192; ++member) {
+      tally::Command command;
+      command.id = tally::CommandId{0x5eed, member};
+      command.chain = kChain;
+      command.member = member;
+      command.points = 1;
+      batch.push_back(command);
+    }
+    if (!fixture.ledger->Apply(batch).ok()) std::abort();
+  }
+  fixture.source = std::make_unique<CommandSource>(distribution);
+  return fixture;
+}
+
+void BM_TallyEarn(benchmark::State& state) {
+  const auto batch_size = static_cast<std::size_t>(state.range(0));
+  TallyFixture& fixture = Tally(static_cast<Distribution>(state.range(1)));
+  std::vector<tally::Command> batch;
+  for (auto _ : state) {
+    state.PauseTiming();
+    fixture.source->Fill(&batch, batch_size);
+    state.ResumeTiming();
+    auto results = fixture.ledger->Apply(batch);
+    if (!results.ok() || results->back().code != tally::ResultCode::kOk) {
+      state.SkipWithError("apply failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch_size));
+  state.counters["members"] = static_cast<double>(fixture.ledger->Stats().members);
+}
+
+// ---- the naive layout ----
+
+struct NaiveFixture {
+  std::string directory;
+  std::unique_ptr<rocksdb::DB> db;
+  std::unique_ptr<CommandSource> source;
+  std::uint64_t sequence = 0;
+};
+
+std::string Key(char prefix, std::uint64_t a, std::uint64_t b) {
+  std::string key(1, prefix);
+  key.append(reinterpret_cast<const char*>(&a), 8);
+  key.append(reinterpret_cast<const char*>(&b), 8);
+  return key;
+}
+
+// One earn the naive way: read the id index and the balance, then put the
+// event, the id and the new balance, in a synced WriteBatch per batch.
+void NaiveApply(NaiveFixture& fixture, const std::vector<tally::Command>& batch) {
+  rocksdb::WriteBatch write;
+  std::unordered_map<std::uint64_t, std::int64_t> batch_balances;
+  std::string value;
+  for (const tally::Command& command : batch) {
+    const std::string id_key = Key('i', command.id.high, command.id.low);
+    if (fixture.db->Get(rocksdb::ReadOptions(), id_key, &value).ok()) continue;  // a retry
+    const std::string balance_key = Key('b', command.chain, command.member);
+    std::int64_t balance = 0;
+    if (auto found = batch_balances.find(command.member); found != batch_balances.end()) {
+      balance = found->second;
+    } else if (fixture.db->Get(rocksdb::ReadOptions(), balance_key, &value).ok()) {
+      std::memcpy(&balance, value.data(), 8);
+    }
+    balance += command.points;
+    batch_balances[command.member] = balance;
+    const std::uint64_t sequence = ++fixture.sequence;
+    std::string event(56, '\0');
+    std::memcpy(event.data(), &command, std::min(sizeof(command), event.size()));
+    write.Put(Key('e', 0, __builtin_bswap64(sequence)), event);
+    write.Put(id_key, rocksdb::Slice(reinterpret_cast<const char*>(&sequence), 8));
+    write.Put(balance_key, rocksdb::Slice(reinterpret_cast<const char*>(&balance), 8));
+  }
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  if (!fixture.db->Write(sync, &write).ok()) std::abort();
+}
+
+NaiveFixture& Naive(Distribution distribution) {
+  static std::map<Distribution, NaiveFixture> fixtures;
+  NaiveFixture& fixture = fixtures[distribution];
+  if (fixture.db) return fixture;
+  fixture.directory = BenchDirectory(std::string("naive-") + (distribution == kZipf ? "zipf" : "uniform"));
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* db = nullptr;
+  if (!rocksdb::DB::Open(options, fixture.directory, &db).ok()) std::abort();
+  fixture.db.reset(db);
+  std::vector<tally::Command> batch;
+  for (std::uint64_t member = 1; member <= kMembers;) {
+    batch.clear();
+    for (; member <= kMembers && batch.size() < 8192; ++member) {
+      tally::Command command;
+      command.id = tally::CommandId{0x5eed, member};
+      command.chain = kChain;
+      command.member = member;
+      command.points = 1;
+      batch.push_back(command);
+    }
+    NaiveApply(fixture, batch);
+  }
+  fixture.source = std::make_unique<CommandSource>(distribution);
+  return fixture;
+}
+
+void BM_NaiveEarn(benchmark::State& state) {
+  const auto batch_size = static_cast<std::size_t>(state.range(0));
+  NaiveFixture& fixture = Naive(static_cast<Distribution>(state.range(1)));
+  std::vector<tally::Command> batch;
+  for (auto _ : state) {
+    state.PauseTiming();
+    fixture.source->Fill(&batch, batch_size);
+    state.ResumeTiming();
+    NaiveApply(fixture, batch);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch_size));
+}
+
+void EarnArguments(benchmark::internal::Benchmark* benchmark) {
+  benchmark->ArgNames({"batch", "zipf"});
+  for (int distribution : {kUniform, kZipf}) {
+    for (int batch : {1, 64, 1024, 4096, 8192}) benchmark->Args({batch, distribution});
+  }
+  benchmark->UseRealTime()->Unit(benchmark::kMicrosecond)->MinTime(1.0);
+}
+
+BENCHMARK(BM_TallyEarn)->Apply(EarnArguments);
+BENCHMARK(BM_NaiveEarn)->Apply(EarnArguments);
+
+// ---- memory and restart at scale ----
+
+std::uint64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::uint64_t pages_total = 0;
+  std::uint64_t pages_resident = 0;
+  statm >> pages_total >> pages_resident;
+  return pages_resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// Loads N members (one earn each, batches of 8,192), then reports resident
+// memory per member and the time a reopen takes to rebuild the state.
+void BM_MembersAtScale(benchmark::State& state) {
+  const auto members = static_cast<std::uint64_t>(state.range(0));
+  const std::string directory = BenchDirectory("scale-" + std::to_string(members));
+  for (auto _ : state) {
+    const std::uint64_t resident_before = ResidentBytes();
+    auto ledger = std::move(tally::Ledger::Open(directory).value());
+    std::vector<tally::Command> batch;
+    for (std::uint64_t member = 1; member <= members;) {
+      batch.clear();
+      for (; member <= members && batch.size() < 8192; ++member) {
+        tally::Command command;
+        command.id = tally::CommandId{0x5ca1e, member};
+        command.chain = kChain;
+        command.member = member;
+        command.points = 100;
+        batch.push_back(command);
+      }
+      if (!ledger->Apply(batch).ok()) std::abort();
+    }
+    const std::uint64_t resident_loaded = ResidentBytes();
+    state.counters["resident_bytes_per_member"] =
+        static_cast<double>(resident_loaded - resident_before) / static_cast<double>(members);
+    state.counters["table_bytes_per_member"] =
+        static_cast<double>(ledger->Stats().memory_bytes) / static_cast<double>(members);
+    ledger.reset();
+    auto reopened = std::move(tally::Ledger::Open(directory).value());
+    state.counters["reopen_seconds"] = reopened->Stats().recovery_seconds;
+    state.counters["reopen_events_per_second"] =
+        static_cast<double>(reopened->Stats().last_sequence) / reopened->Stats().recovery_seconds;
+  }
+  std::filesystem::remove_all(directory);
+}
+
+BENCHMARK(BM_MembersAtScale)->Arg(1'000'000)->Arg(10'000'000)->Iterations(1)->Unit(benchmark::kSecond);
+
+}  // namespace
+
+// Remove the bench data directories when the run ends.
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  const char* base = std::getenv("TALLY_BENCH_DIR");
+  for (const auto& entry : std::filesystem::directory_iterator(base != nullptr ? base : "/tmp")) {
+    if (entry.path().filename().string().starts_with("tally-bench-" + std::to_string(::getpid()))) {
+      std::filesystem::remove_all(entry.path());
+    }
+  }
+  return 0;
+}
