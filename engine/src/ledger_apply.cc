@@ -1,5 +1,5 @@
 // The rules: what each command does to a member's balance, and when it is
-// rejected. docs/glossary.md and docs/protocol.md describe them in prose.
+// rejected. docs/engine.md describes them in prose.
 #include <limits>
 
 #include "ledger_impl.h"

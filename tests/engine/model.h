@@ -1,5 +1,5 @@
 // A deliberately simple model of the ledger's rules, written from the spec
-// (docs/glossary.md, docs/protocol.md result codes) on standard containers,
+// (docs/engine.md) on standard containers,
 // for the randomized and crash tests to compare the engine against. It
 // shares no code with the engine.
 #pragma once

@@ -33,7 +33,7 @@ enum class CommandKind : std::uint8_t {
 };
 
 // The outcome of one command. The numbers are part of the wire and disk
-// formats: never renumber, only append. docs/protocol.md lists them.
+// formats: never renumber, only append. docs/engine.md lists them.
 enum class ResultCode : std::uint8_t {
   kOk = 0,
   // Rejections that depend on ledger state. They are logged: the command id
