@@ -1,5 +1,7 @@
 #include "store.h"
 
+#include <filesystem>
+
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
@@ -49,6 +51,12 @@ std::string EncodeFormat(std::uint32_t version) {
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& directory, Mode mode, bool create_if_missing) {
+  // RocksDB creates the directory (for its info log) even when told not to
+  // create a database; checking first keeps a mistyped path from leaving one.
+  std::error_code error;
+  if (!create_if_missing && !std::filesystem::exists(directory + "/CURRENT", error)) {
+    return Status::NotFound(directory + " does not exist or is not a tally data directory");
+  }
   rocksdb::DBOptions options;
   options.create_if_missing = create_if_missing;
   options.create_missing_column_families = create_if_missing;
