@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "encoding.h"
+#include "tally/internal/encoding.h"
 #include "event.h"
 #include "tally/limits.h"
 #include "tally/status.h"

@@ -1,6 +1,6 @@
 #include "event.h"
 
-#include "encoding.h"
+#include "tally/internal/encoding.h"
 
 namespace tally::internal {
 namespace {

@@ -4,7 +4,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#include "encoding.h"
+#include "tally/internal/encoding.h"
 #include "tally/limits.h"
 #include "tally/status.h"
 

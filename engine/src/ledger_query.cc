@@ -3,7 +3,7 @@
 
 #include <cstdio>
 
-#include "encoding.h"
+#include "tally/internal/encoding.h"
 #include "ledger_impl.h"
 #include "tally/limits.h"
 

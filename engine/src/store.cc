@@ -10,7 +10,7 @@
 #include <xxhash.h>
 
 #include "block.h"
-#include "encoding.h"
+#include "tally/internal/encoding.h"
 
 namespace tally::internal {
 namespace {

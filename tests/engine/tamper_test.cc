@@ -5,7 +5,7 @@
 #include <xxhash.h>
 
 #include "block.h"
-#include "encoding.h"
+#include "tally/internal/encoding.h"
 #include "tally/ledger.h"
 #include "tally/replay.h"
 #include "test_util.h"

@@ -26,11 +26,6 @@ struct OpenOptions {
   std::function<std::uint64_t()> clock_us;
 };
 
-struct HistoryPage {
-  std::vector<HistoryEntry> entries;  // newest first
-  std::string next_cursor;            // empty when there is nothing older
-};
-
 struct LedgerStats {
   std::uint64_t last_sequence = 0;
   std::uint64_t last_timestamp_us = 0;

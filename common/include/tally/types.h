@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tally {
 
@@ -108,6 +109,11 @@ struct HistoryEntry {
   ResultCode code = ResultCode::kOk;
   std::int64_t balance_after = 0;
   std::uint64_t target_sequence = 0;  // reverse: the event it reversed
+};
+
+struct HistoryPage {
+  std::vector<HistoryEntry> entries;  // newest first
+  std::string next_cursor;            // empty when there is nothing older
 };
 
 }  // namespace tally

@@ -1,0 +1,144 @@
+// The wire protocol: frames and the bodies of every request and response, as
+// bytes in and values (or an error) out. No I/O: the server and the client
+// both use it, and it is tested and fuzzed without sockets.
+// docs/protocol.md specifies every byte; this file implements it.
+//
+// Thread safety: pure functions and plain values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tally/limits.h"
+#include "tally/status.h"
+#include "tally/types.h"
+
+namespace tally::wire {
+
+inline constexpr std::uint16_t kProtocolVersion = 1;
+inline constexpr char kMagic[4] = {'T', 'L', 'Y', 'W'};
+inline constexpr std::size_t kHeaderBytes = 40;
+inline constexpr std::size_t kCommandBytes = 96;
+inline constexpr std::size_t kResultBytes = 32;
+inline constexpr std::size_t kHistoryEntryBytes = kCommandBytes + 40;
+inline constexpr std::size_t kNameBytesMax = 64;
+inline constexpr std::size_t kCredentialsBytesMax = 256;
+inline constexpr std::size_t kMessageBytesMax = 512;
+// The largest body: a full apply request.
+inline constexpr std::size_t kBodyBytesMax = 4 + kBatchCommandsMax * kCommandBytes;
+static_assert(kBodyBytesMax >= 4 + kBatchCommandsMax * kResultBytes, "an apply response fits");
+static_assert(kBodyBytesMax >= 8 + kHistoryPageEntriesMax * kHistoryEntryBytes + 32, "a history page fits");
+static_assert(kBodyBytesMax <= (1u << 20), "a frame stays under 1 MiB");
+
+enum class Operation : std::uint8_t {
+  kHello = 1,
+  kApply = 2,
+  kBalance = 3,
+  kHistory = 4,
+  kFind = 5,
+  kStatus = 6,
+  kError = 15,  // responses only
+};
+
+enum FrameFlags : std::uint8_t {
+  kResponse = 1 << 0,
+};
+
+// Why a request got an error frame instead of its response.
+enum class ErrorCode : std::uint16_t {
+  kBadFrame = 1,            // magic, checksum, reserved bytes or length are wrong; connection closed
+  kUnsupportedVersion = 2,  // the server does not speak the frame's version; connection closed
+  kUnknownOperation = 3,    // connection closed
+  kHelloRequired = 4,       // the first request must be hello; connection closed
+  kBadRequest = 5,          // the body does not decode or breaks a limit; connection closed
+  kUnavailable = 6,         // the ledger cannot serve (stopped after a write failure, shutting down)
+  kInvalidArgument = 7,     // a well-formed request the ledger refuses (bad cursor, page size)
+};
+std::string_view ErrorCodeName(ErrorCode code);
+
+struct Header {
+  std::uint16_t version = kProtocolVersion;
+  Operation operation = Operation::kHello;
+  std::uint8_t flags = 0;
+  std::uint64_t request_id = 0;
+  std::uint32_t body_bytes = 0;
+  std::uint64_t body_checksum = 0;
+};
+
+// Appends a whole frame (header and body) to `out`.
+// REQUIRES: body.size() <= kBodyBytesMax.
+void AppendFrame(Operation operation, std::uint8_t flags, std::uint64_t request_id, std::string_view body,
+                 std::string* out);
+
+// Decodes and checks a header: magic, header checksum, reserved bytes, body
+// length limit. The version is returned, not checked: the caller decides.
+Status DecodeHeader(std::string_view bytes, Header* header);
+// Checks the body against the header's length and checksum.
+Status CheckBody(const Header& header, std::string_view body);
+
+struct HelloRequest {
+  std::uint16_t version = kProtocolVersion;
+  std::string client_name;
+  std::string credentials;
+};
+struct HelloResponse {
+  std::uint16_t version = kProtocolVersion;
+  std::string server_name;
+};
+struct StatusResponse {
+  std::uint64_t last_sequence = 0;
+  std::uint64_t last_timestamp_us = 0;
+  std::uint64_t uptime_us = 0;
+  std::uint64_t members = 0;
+  std::uint64_t connections = 0;
+};
+struct HistoryRequest {
+  MemberKey member;
+  std::uint32_t limit = 0;
+  std::string cursor;
+};
+struct FindRequest {
+  std::uint32_t chain = 0;
+  CommandId id;
+};
+struct ErrorResponse {
+  ErrorCode code = ErrorCode::kBadRequest;
+  std::string message;
+};
+
+std::string EncodeHelloRequest(const HelloRequest& request);
+Status DecodeHelloRequest(std::string_view body, HelloRequest* request);
+std::string EncodeHelloResponse(const HelloResponse& response);
+Status DecodeHelloResponse(std::string_view body, HelloResponse* response);
+
+std::string EncodeApplyRequest(const std::vector<Command>& commands);
+Status DecodeApplyRequest(std::string_view body, std::vector<Command>* commands);
+std::string EncodeApplyResponse(const std::vector<CommandResult>& results);
+Status DecodeApplyResponse(std::string_view body, std::vector<CommandResult>* results);
+
+std::string EncodeBalanceRequest(MemberKey member);
+Status DecodeBalanceRequest(std::string_view body, MemberKey* member);
+std::string EncodeBalanceResponse(const Balance& balance);
+Status DecodeBalanceResponse(std::string_view body, Balance* balance);
+
+std::string EncodeHistoryRequest(const HistoryRequest& request);
+Status DecodeHistoryRequest(std::string_view body, HistoryRequest* request);
+std::string EncodeHistoryResponse(const HistoryPage& page);
+Status DecodeHistoryResponse(std::string_view body, HistoryPage* page);
+
+std::string EncodeFindRequest(const FindRequest& request);
+Status DecodeFindRequest(std::string_view body, FindRequest* request);
+std::string EncodeFindResponse(const std::optional<CommandResult>& result);
+Status DecodeFindResponse(std::string_view body, std::optional<CommandResult>* result);
+
+Status DecodeStatusRequest(std::string_view body);
+std::string EncodeStatusResponse(const StatusResponse& response);
+Status DecodeStatusResponse(std::string_view body, StatusResponse* response);
+
+std::string EncodeErrorResponse(const ErrorResponse& response);
+Status DecodeErrorResponse(std::string_view body, ErrorResponse* response);
+
+}  // namespace tally::wire

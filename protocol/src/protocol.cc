@@ -1,0 +1,452 @@
+// Frame and body codecs. The grammar, from docs/protocol.md:
+//
+//   frame   := header body
+//   header  := magic "TLYW" | version u16 | operation u8 | flags u8
+//              | request_id u64 | body_bytes u32 | reserved u32 (0)
+//              | body_checksum u64 | header_checksum u64          (40 bytes)
+//   string  := length u16 | bytes
+//   command := id_high u64 | id_low u64 | kind u8 | reserved u8[3] | chain u32
+//              | member u64 | points i64 | order u64 | store u64 | campaign u64
+//              | reason u32 | reserved u32 | target_high u64 | target_low u64
+//              | reserved u64                                        (96 bytes)
+//   result  := code u8 | reserved u8[7] | sequence u64 | timestamp_us u64
+//              | balance i64                                         (32 bytes)
+//
+// Little-endian throughout; every reserved byte must be zero; a body must be
+// consumed exactly.
+#include "tally/protocol.h"
+
+#include <xxhash.h>
+
+#include <cstring>
+
+#include "tally/internal/encoding.h"
+
+namespace tally::wire {
+namespace {
+
+using internal::PutFixed32;
+using internal::PutFixed64;
+using internal::Reader;
+
+constexpr std::size_t kHeaderChecksumOffset = 32;
+
+void PutFixed16(std::string* out, std::uint16_t value) {
+  out->push_back(static_cast<char>(value & 0xff));
+  out->push_back(static_cast<char>(value >> 8));
+}
+
+void PutZeros(std::string* out, std::size_t count) { out->append(count, '\0'); }
+
+void PutString(std::string* out, std::string_view text) {
+  PutFixed16(out, static_cast<std::uint16_t>(text.size()));
+  out->append(text);
+}
+
+Status Malformed(std::string_view what) { return Status::InvalidArgument("malformed " + std::string(what)); }
+
+// Reads fields from a body and remembers the first failure, so decoders read
+// as a straight list of fields and check once at the end.
+class BodyReader {
+ public:
+  explicit BodyReader(std::string_view body) : reader_(body) {}
+
+  std::uint8_t U8() {
+    std::uint8_t value = 0;
+    ok_ = ok_ && reader_.ReadFixed8(&value);
+    return value;
+  }
+  std::uint16_t U16() {
+    std::uint16_t value = 0;
+    ok_ = ok_ && reader_.ReadFixed16(&value);
+    return value;
+  }
+  std::uint32_t U32() {
+    std::uint32_t value = 0;
+    ok_ = ok_ && reader_.ReadFixed32(&value);
+    return value;
+  }
+  std::uint64_t U64() {
+    std::uint64_t value = 0;
+    ok_ = ok_ && reader_.ReadFixed64(&value);
+    return value;
+  }
+  std::int64_t I64() { return static_cast<std::int64_t>(U64()); }
+  void Reserved(std::size_t count) {
+    for (std::size_t index = 0; index < count; ++index) ok_ = ok_ && U8() == 0;
+  }
+  std::string String(std::size_t max_bytes) {
+    const std::uint16_t length = U16();
+    if (!ok_ || length > max_bytes || length > reader_.remaining()) {
+      ok_ = false;
+      return {};
+    }
+    std::string text(reader_.rest().substr(0, length));
+    reader_ = Reader(reader_.rest().substr(length));
+    return text;
+  }
+  std::size_t remaining() const { return reader_.remaining(); }
+  // True when every read succeeded and nothing is left over.
+  bool Finish() const { return ok_ && reader_.remaining() == 0; }
+
+ private:
+  Reader reader_;
+  bool ok_ = true;
+};
+
+void PutCommand(std::string* out, const Command& command) {
+  PutFixed64(out, command.id.high);
+  PutFixed64(out, command.id.low);
+  out->push_back(static_cast<char>(command.kind));
+  PutZeros(out, 3);
+  PutFixed32(out, command.chain);
+  PutFixed64(out, command.member);
+  PutFixed64(out, static_cast<std::uint64_t>(command.points));
+  PutFixed64(out, command.order_reference);
+  PutFixed64(out, command.store_reference);
+  PutFixed64(out, command.campaign_reference);
+  PutFixed32(out, command.reason_code);
+  PutZeros(out, 4);
+  PutFixed64(out, command.target.high);
+  PutFixed64(out, command.target.low);
+  PutZeros(out, 8);
+}
+
+Command ReadCommand(BodyReader& reader) {
+  Command command;
+  command.id.high = reader.U64();
+  command.id.low = reader.U64();
+  command.kind = static_cast<CommandKind>(reader.U8());  // unknown kinds are the ledger's to reject
+  reader.Reserved(3);
+  command.chain = reader.U32();
+  command.member = reader.U64();
+  command.points = reader.I64();
+  command.order_reference = reader.U64();
+  command.store_reference = reader.U64();
+  command.campaign_reference = reader.U64();
+  command.reason_code = reader.U32();
+  reader.Reserved(4);
+  command.target.high = reader.U64();
+  command.target.low = reader.U64();
+  reader.Reserved(8);
+  return command;
+}
+
+void PutResult(std::string* out, const CommandResult& result) {
+  out->push_back(static_cast<char>(result.code));
+  PutZeros(out, 7);
+  PutFixed64(out, result.sequence);
+  PutFixed64(out, result.timestamp_us);
+  PutFixed64(out, static_cast<std::uint64_t>(result.balance));
+}
+
+CommandResult ReadResult(BodyReader& reader) {
+  CommandResult result;
+  result.code = static_cast<ResultCode>(reader.U8());
+  reader.Reserved(7);
+  result.sequence = reader.U64();
+  result.timestamp_us = reader.U64();
+  result.balance = reader.I64();
+  return result;
+}
+
+}  // namespace
+
+std::string_view ErrorCodeName(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kBadFrame: return "bad_frame";
+    case ErrorCode::kUnsupportedVersion: return "unsupported_version";
+    case ErrorCode::kUnknownOperation: return "unknown_operation";
+    case ErrorCode::kHelloRequired: return "hello_required";
+    case ErrorCode::kBadRequest: return "bad_request";
+    case ErrorCode::kUnavailable: return "unavailable";
+    case ErrorCode::kInvalidArgument: return "invalid_argument";
+  }
+  return "unknown_error";
+}
+
+void AppendFrame(Operation operation, std::uint8_t flags, std::uint64_t request_id, std::string_view body,
+                 std::string* out) {
+  TALLY_ASSERT(body.size() <= kBodyBytesMax);
+  const std::size_t start = out->size();
+  out->append(kMagic, sizeof(kMagic));
+  PutFixed16(out, kProtocolVersion);
+  out->push_back(static_cast<char>(operation));
+  out->push_back(static_cast<char>(flags));
+  PutFixed64(out, request_id);
+  PutFixed32(out, static_cast<std::uint32_t>(body.size()));
+  PutZeros(out, 4);
+  PutFixed64(out, XXH3_64bits(body.data(), body.size()));
+  PutFixed64(out, XXH3_64bits(out->data() + start, kHeaderChecksumOffset));
+  TALLY_ASSERT(out->size() - start == kHeaderBytes);
+  out->append(body);
+}
+
+Status DecodeHeader(std::string_view bytes, Header* header) {
+  if (bytes.size() != kHeaderBytes) return Status::InvalidArgument("frame header must be 40 bytes");
+  if (XXH3_64bits(bytes.data(), kHeaderChecksumOffset) != internal::LoadFixed64(bytes.data() + kHeaderChecksumOffset)) {
+    return Status::InvalidArgument("frame header checksum mismatch");
+  }
+  if (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) return Status::InvalidArgument("bad frame magic");
+  BodyReader reader(bytes.substr(4, kHeaderChecksumOffset - 4));
+  header->version = reader.U16();
+  header->operation = static_cast<Operation>(reader.U8());
+  header->flags = reader.U8();
+  header->request_id = reader.U64();
+  header->body_bytes = reader.U32();
+  reader.Reserved(4);
+  header->body_checksum = reader.U64();
+  if (!reader.Finish()) return Status::InvalidArgument("frame header reserved bytes are not zero");
+  if (header->body_bytes > kBodyBytesMax) {
+    return Status::InvalidArgument("frame body of " + std::to_string(header->body_bytes) + " bytes exceeds " +
+                                   std::to_string(kBodyBytesMax));
+  }
+  return Status::Ok();
+}
+
+Status CheckBody(const Header& header, std::string_view body) {
+  if (body.size() != header.body_bytes) return Status::InvalidArgument("frame body length mismatch");
+  if (XXH3_64bits(body.data(), body.size()) != header.body_checksum) {
+    return Status::InvalidArgument("frame body checksum mismatch");
+  }
+  return Status::Ok();
+}
+
+std::string EncodeHelloRequest(const HelloRequest& request) {
+  TALLY_ASSERT(request.client_name.size() <= kNameBytesMax && request.credentials.size() <= kCredentialsBytesMax);
+  std::string body;
+  PutFixed16(&body, request.version);
+  PutString(&body, request.client_name);
+  PutString(&body, request.credentials);
+  return body;
+}
+
+Status DecodeHelloRequest(std::string_view body, HelloRequest* request) {
+  BodyReader reader(body);
+  request->version = reader.U16();
+  request->client_name = reader.String(kNameBytesMax);
+  request->credentials = reader.String(kCredentialsBytesMax);
+  return reader.Finish() ? Status::Ok() : Malformed("hello request");
+}
+
+std::string EncodeHelloResponse(const HelloResponse& response) {
+  TALLY_ASSERT(response.server_name.size() <= kNameBytesMax);
+  std::string body;
+  PutFixed16(&body, response.version);
+  PutString(&body, response.server_name);
+  return body;
+}
+
+Status DecodeHelloResponse(std::string_view body, HelloResponse* response) {
+  BodyReader reader(body);
+  response->version = reader.U16();
+  response->server_name = reader.String(kNameBytesMax);
+  return reader.Finish() ? Status::Ok() : Malformed("hello response");
+}
+
+std::string EncodeApplyRequest(const std::vector<Command>& commands) {
+  TALLY_ASSERT(!commands.empty() && commands.size() <= kBatchCommandsMax);
+  std::string body;
+  body.reserve(4 + commands.size() * kCommandBytes);
+  PutFixed32(&body, static_cast<std::uint32_t>(commands.size()));
+  for (const Command& command : commands) PutCommand(&body, command);
+  return body;
+}
+
+Status DecodeApplyRequest(std::string_view body, std::vector<Command>* commands) {
+  BodyReader reader(body);
+  const std::uint32_t count = reader.U32();
+  if (count == 0 || count > kBatchCommandsMax || reader.remaining() != std::size_t{count} * kCommandBytes) {
+    return Malformed("apply request: 1 to " + std::to_string(kBatchCommandsMax) + " commands of 96 bytes");
+  }
+  commands->clear();
+  commands->reserve(count);
+  for (std::uint32_t index = 0; index < count; ++index) commands->push_back(ReadCommand(reader));
+  return reader.Finish() ? Status::Ok() : Malformed("apply request");
+}
+
+std::string EncodeApplyResponse(const std::vector<CommandResult>& results) {
+  TALLY_ASSERT(results.size() <= kBatchCommandsMax);
+  std::string body;
+  body.reserve(4 + results.size() * kResultBytes);
+  PutFixed32(&body, static_cast<std::uint32_t>(results.size()));
+  for (const CommandResult& result : results) PutResult(&body, result);
+  return body;
+}
+
+Status DecodeApplyResponse(std::string_view body, std::vector<CommandResult>* results) {
+  BodyReader reader(body);
+  const std::uint32_t count = reader.U32();
+  if (count > kBatchCommandsMax || reader.remaining() != std::size_t{count} * kResultBytes) {
+    return Malformed("apply response");
+  }
+  results->clear();
+  results->reserve(count);
+  for (std::uint32_t index = 0; index < count; ++index) results->push_back(ReadResult(reader));
+  return reader.Finish() ? Status::Ok() : Malformed("apply response");
+}
+
+std::string EncodeBalanceRequest(MemberKey member) {
+  std::string body;
+  PutFixed32(&body, member.chain);
+  PutZeros(&body, 4);
+  PutFixed64(&body, member.member);
+  return body;
+}
+
+Status DecodeBalanceRequest(std::string_view body, MemberKey* member) {
+  BodyReader reader(body);
+  member->chain = reader.U32();
+  reader.Reserved(4);
+  member->member = reader.U64();
+  return reader.Finish() ? Status::Ok() : Malformed("balance request");
+}
+
+std::string EncodeBalanceResponse(const Balance& balance) {
+  std::string body;
+  PutFixed64(&body, static_cast<std::uint64_t>(balance.points));
+  PutFixed64(&body, balance.last_sequence);
+  return body;
+}
+
+Status DecodeBalanceResponse(std::string_view body, Balance* balance) {
+  BodyReader reader(body);
+  balance->points = reader.I64();
+  balance->last_sequence = reader.U64();
+  return reader.Finish() ? Status::Ok() : Malformed("balance response");
+}
+
+std::string EncodeHistoryRequest(const HistoryRequest& request) {
+  TALLY_ASSERT(request.cursor.size() <= 32);
+  std::string body;
+  PutFixed32(&body, request.member.chain);
+  PutFixed32(&body, request.limit);
+  PutFixed64(&body, request.member.member);
+  PutString(&body, request.cursor);
+  return body;
+}
+
+Status DecodeHistoryRequest(std::string_view body, HistoryRequest* request) {
+  BodyReader reader(body);
+  request->member.chain = reader.U32();
+  request->limit = reader.U32();
+  request->member.member = reader.U64();
+  request->cursor = reader.String(32);
+  return reader.Finish() ? Status::Ok() : Malformed("history request");
+}
+
+std::string EncodeHistoryResponse(const HistoryPage& page) {
+  TALLY_ASSERT(page.entries.size() <= kHistoryPageEntriesMax && page.next_cursor.size() <= 32);
+  std::string body;
+  PutFixed32(&body, static_cast<std::uint32_t>(page.entries.size()));
+  PutZeros(&body, 4);
+  for (const HistoryEntry& entry : page.entries) {
+    PutCommand(&body, entry.command);
+    PutFixed64(&body, entry.sequence);
+    PutFixed64(&body, entry.timestamp_us);
+    PutFixed64(&body, static_cast<std::uint64_t>(entry.balance_after));
+    PutFixed64(&body, entry.target_sequence);
+    body.push_back(static_cast<char>(entry.code));
+    PutZeros(&body, 7);
+  }
+  PutString(&body, page.next_cursor);
+  return body;
+}
+
+Status DecodeHistoryResponse(std::string_view body, HistoryPage* page) {
+  BodyReader reader(body);
+  const std::uint32_t count = reader.U32();
+  reader.Reserved(4);
+  if (count > kHistoryPageEntriesMax || reader.remaining() < std::size_t{count} * kHistoryEntryBytes) {
+    return Malformed("history response");
+  }
+  page->entries.clear();
+  for (std::uint32_t index = 0; index < count; ++index) {
+    HistoryEntry entry;
+    entry.command = ReadCommand(reader);
+    entry.sequence = reader.U64();
+    entry.timestamp_us = reader.U64();
+    entry.balance_after = reader.I64();
+    entry.target_sequence = reader.U64();
+    entry.code = static_cast<ResultCode>(reader.U8());
+    reader.Reserved(7);
+    page->entries.push_back(entry);
+  }
+  page->next_cursor = reader.String(32);
+  return reader.Finish() ? Status::Ok() : Malformed("history response");
+}
+
+std::string EncodeFindRequest(const FindRequest& request) {
+  std::string body;
+  PutFixed32(&body, request.chain);
+  PutZeros(&body, 4);
+  PutFixed64(&body, request.id.high);
+  PutFixed64(&body, request.id.low);
+  return body;
+}
+
+Status DecodeFindRequest(std::string_view body, FindRequest* request) {
+  BodyReader reader(body);
+  request->chain = reader.U32();
+  reader.Reserved(4);
+  request->id.high = reader.U64();
+  request->id.low = reader.U64();
+  return reader.Finish() ? Status::Ok() : Malformed("find request");
+}
+
+std::string EncodeFindResponse(const std::optional<CommandResult>& result) {
+  std::string body;
+  body.push_back(result.has_value() ? 1 : 0);
+  PutZeros(&body, 7);
+  PutResult(&body, result.value_or(CommandResult{}));
+  return body;
+}
+
+Status DecodeFindResponse(std::string_view body, std::optional<CommandResult>* result) {
+  BodyReader reader(body);
+  const std::uint8_t found = reader.U8();
+  reader.Reserved(7);
+  const CommandResult decoded = ReadResult(reader);
+  if (!reader.Finish() || found > 1) return Malformed("find response");
+  *result = found == 1 ? std::optional<CommandResult>(decoded) : std::nullopt;
+  return Status::Ok();
+}
+
+Status DecodeStatusRequest(std::string_view body) {
+  return body.empty() ? Status::Ok() : Malformed("status request: the body must be empty");
+}
+
+std::string EncodeStatusResponse(const StatusResponse& response) {
+  std::string body;
+  for (std::uint64_t value : {response.last_sequence, response.last_timestamp_us, response.uptime_us,
+                              response.members, response.connections}) {
+    PutFixed64(&body, value);
+  }
+  return body;
+}
+
+Status DecodeStatusResponse(std::string_view body, StatusResponse* response) {
+  BodyReader reader(body);
+  response->last_sequence = reader.U64();
+  response->last_timestamp_us = reader.U64();
+  response->uptime_us = reader.U64();
+  response->members = reader.U64();
+  response->connections = reader.U64();
+  return reader.Finish() ? Status::Ok() : Malformed("status response");
+}
+
+std::string EncodeErrorResponse(const ErrorResponse& response) {
+  std::string body;
+  PutFixed16(&body, static_cast<std::uint16_t>(response.code));
+  PutString(&body, std::string_view(response.message).substr(0, kMessageBytesMax));
+  return body;
+}
+
+Status DecodeErrorResponse(std::string_view body, ErrorResponse* response) {
+  BodyReader reader(body);
+  response->code = static_cast<ErrorCode>(reader.U16());
+  response->message = reader.String(kMessageBytesMax);
+  return reader.Finish() ? Status::Ok() : Malformed("error response");
+}
+
+}  // namespace tally::wire
