@@ -116,26 +116,55 @@ std::uint64_t Ledger::Impl::NextTimestamp() {
   return std::max(options.clock_us(), last_timestamp_us);
 }
 
-Result<std::vector<CommandResult>> Ledger::Apply(std::span<const Command> batch) { return impl_->Apply(batch); }
+Result<std::vector<CommandResult>> Ledger::Apply(std::span<const Command> batch) {
+  Result<std::vector<std::vector<CommandResult>>> results = impl_->ApplyBatches({&batch, 1});
+  if (!results.ok()) return results.status();
+  return std::move(results->front());
+}
 
-// Group commit, as in LevelDB's write path: callers queue; the caller at the
-// front leads, takes whole batches from the queue up to kGroupCommandsMax,
-// commits them with one write and one fsync, and wakes the others.
-Result<std::vector<CommandResult>> Ledger::Impl::Apply(std::span<const Command> batch) {
-  if (batch.empty() || batch.size() > kBatchCommandsMax) {
-    return Status::InvalidArgument("a batch holds 1 to " + std::to_string(kBatchCommandsMax) + " commands, not " +
-                                   std::to_string(batch.size()));
+Result<std::vector<std::vector<CommandResult>>> Ledger::ApplyBatches(
+    std::span<const std::span<const Command>> batches) {
+  return impl_->ApplyBatches(batches);
+}
+
+// Group commit, as in LevelDB's write path: callers queue their batches; the
+// caller whose batch is at the front leads: it takes whole batches from the
+// queue up to kGroupCommandsMax, commits them with one write and one fsync,
+// and wakes their callers. A caller with several batches queues them
+// together and waits on the first of them not yet done, which is the one
+// that reaches the front next.
+Result<std::vector<std::vector<CommandResult>>> Ledger::Impl::ApplyBatches(
+    std::span<const std::span<const Command>> batches) {
+  if (batches.empty()) return Status::InvalidArgument("no batches");
+  for (std::span<const Command> batch : batches) {
+    if (batch.empty() || batch.size() > kBatchCommandsMax) {
+      return Status::InvalidArgument("a batch holds 1 to " + std::to_string(kBatchCommandsMax) + " commands, not " +
+                                     std::to_string(batch.size()));
+    }
   }
-  GroupWriter self;
-  self.batch = batch;
+  std::vector<GroupWriter> mine(batches.size());
   std::unique_lock queue_lock(queue_mutex);
-  writers.push_back(&self);
-  self.ready.wait(queue_lock, [&] { return self.done || writers.front() == &self; });
-  if (self.done) {
-    if (!self.status.ok()) return self.status;
-    return std::move(self.results);
+  for (std::size_t index = 0; index < batches.size(); ++index) {
+    mine[index].batch = batches[index];
+    writers.push_back(&mine[index]);
   }
+  for (std::size_t next = 0; next < mine.size();) {
+    GroupWriter& self = mine[next];
+    self.ready.wait(queue_lock, [&] { return self.done || writers.front() == &self; });
+    if (!self.done) LeadGroup(queue_lock);
+    while (next < mine.size() && mine[next].done) ++next;
+  }
+  std::vector<std::vector<CommandResult>> results;
+  results.reserve(mine.size());
+  for (GroupWriter& writer : mine) {
+    if (!writer.status.ok()) return writer.status;
+    results.push_back(std::move(writer.results));
+  }
+  return results;
+}
 
+// REQUIRES: queue_lock held, and the caller's writer is at the front.
+void Ledger::Impl::LeadGroup(std::unique_lock<std::mutex>& queue_lock) {
   std::vector<GroupWriter*> group;
   std::size_t commands = 0;
   for (GroupWriter* writer : writers) {
@@ -146,17 +175,14 @@ Result<std::vector<CommandResult>> Ledger::Impl::Apply(std::span<const Command> 
   queue_lock.unlock();
   const Status status = CommitGroup(group);
   queue_lock.lock();
-
   for (GroupWriter* writer : group) {
     TALLY_ASSERT(writers.front() == writer);
     writers.pop_front();
     writer->status = status;
     writer->done = true;
-    if (writer != &self) writer->ready.notify_one();
+    writer->ready.notify_one();
   }
   if (!writers.empty()) writers.front()->ready.notify_one();
-  if (!status.ok()) return status;
-  return std::move(self.results);
 }
 
 Status Ledger::Impl::CommitGroup(std::span<GroupWriter* const> group) {

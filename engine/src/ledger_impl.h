@@ -58,7 +58,8 @@ struct Ledger::Impl {
   // ledger.cc
   Status Recover();
   Status RecoverEvent(const internal::Event& event);
-  Result<std::vector<CommandResult>> Apply(std::span<const Command> batch);
+  Result<std::vector<std::vector<CommandResult>>> ApplyBatches(std::span<const std::span<const Command>> batches);
+  void LeadGroup(std::unique_lock<std::mutex>& queue_lock);
   Status CommitGroup(std::span<GroupWriter* const> group);
   std::uint64_t NextTimestamp();
 

@@ -343,6 +343,37 @@ TEST_F(LedgerTest, ConcurrentCallersAreGroupCommittedExactly) {
   EXPECT_EQ(ledger_->Stats().last_sequence, std::uint64_t{kThreads} * kBatchesPerThread * kBatchSize);
 }
 
+TEST_F(LedgerTest, ApplyBatchesSpansSeveralGroupsBesideOtherCallers) {
+  // Five full batches are more than one group holds, so the caller leads twice.
+  std::vector<std::vector<Command>> batches(5);
+  for (std::size_t batch = 0; batch < batches.size(); ++batch) {
+    for (std::size_t index = 0; index < kBatchCommandsMax; ++index) {
+      batches[batch].push_back(Earn(batch * kBatchCommandsMax + index + 1, 1, batch + 1, 2));
+    }
+  }
+  std::thread other([this] {
+    for (std::uint64_t index = 0; index < 200; ++index) {
+      auto result = ledger_->Apply(std::vector<Command>{Earn(1'000'000 + index, 1, 99, 1)});
+      ASSERT_TRUE(result.ok());
+    }
+  });
+  std::vector<std::span<const Command>> spans(batches.begin(), batches.end());
+  auto results = ledger_->ApplyBatches(spans);
+  other.join();
+  ASSERT_TRUE(results.ok()) << results.status().ToString();
+  ASSERT_EQ(results->size(), 5u);
+  for (std::size_t batch = 0; batch < 5; ++batch) {
+    ASSERT_EQ((*results)[batch].size(), kBatchCommandsMax);
+    EXPECT_EQ((*results)[batch].back().balance, static_cast<std::int64_t>(2 * kBatchCommandsMax));
+    EXPECT_EQ(BalanceOf(1, batch + 1), static_cast<std::int64_t>(2 * kBatchCommandsMax));
+  }
+  EXPECT_EQ(BalanceOf(1, 99), 200);
+  EXPECT_EQ(ledger_->Stats().last_sequence, 5 * kBatchCommandsMax + 200);
+  std::vector<Command> empty;
+  std::vector<std::span<const Command>> with_empty = {spans[0], empty};
+  EXPECT_EQ(ledger_->ApplyBatches(with_empty).status().code(), Status::Code::kInvalidArgument);
+}
+
 TEST_F(LedgerTest, ReplayAgreesWithTheLedger) {
   Apply(Earn(1, 1, 42, 100));
   Apply(Redeem(2, 1, 42, 30));

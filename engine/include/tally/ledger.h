@@ -52,6 +52,11 @@ class Ledger {
   // until it is reopened.
   Result<std::vector<CommandResult>> Apply(std::span<const Command> batch);
 
+  // Applies several batches, each atomically, in one or more group commits
+  // (as many as kGroupCommandsMax requires), in order; one result list per
+  // batch. For a server that has many clients' batches at hand.
+  Result<std::vector<std::vector<CommandResult>>> ApplyBatches(std::span<const std::span<const Command>> batches);
+
   Result<Balance> GetBalance(MemberKey member) const;
 
   // The member's events, newest first, at most `limit` (1..kHistoryPageEntriesMax).
