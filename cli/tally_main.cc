@@ -1,12 +1,12 @@
-// tally: the command-line tool. This build works on a data directory directly
-// (embedded mode, `--data DIR`); every subcommand opens the ledger, does one
-// thing and closes it.
+// tally: the command-line tool. It talks to tallyd (`--server HOST:PORT`,
+// default 127.0.0.1:7411) or works on a data directory directly (`--data
+// DIR`, embedded); `replay` always reads a data directory.
 //
-//   tally [--data DIR] [--json] SUBCOMMAND [OPTIONS]
+//   tally [--server HOST:PORT | --data DIR] [--json] SUBCOMMAND [OPTIONS]
 //
 // Exit status: 0 ok; 1 the ledger rejected the command; 2 usage error;
-// 4 the data directory could not be opened, read or written, or replay found
-// a difference.
+// 3 the server could not be reached or did not answer in time; 4 the data
+// directory could not be opened, read or written, or replay found a difference.
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tally/ledger.h"
+#include "backend.h"
 #include "tally/limits.h"
 #include "tally/replay.h"
 
@@ -26,12 +26,15 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitRejected = 1;
 constexpr int kExitUsage = 2;
+constexpr int kExitConnection = 3;
 constexpr int kExitData = 4;
 constexpr char kDefaultDataDirectory[] = "tally-data";
+constexpr char kDefaultServer[] = "127.0.0.1:7411";
 
-constexpr char kUsage[] = R"(usage: tally [--data DIR] [--json] SUBCOMMAND [OPTIONS]
+constexpr char kUsage[] = R"(usage: tally [--server HOST:PORT | --data DIR] [--json] SUBCOMMAND [OPTIONS]
 
-Works directly on the ledger in DIR (default: ./tally-data).
+Talks to tallyd at HOST:PORT (default 127.0.0.1:7411), or, with --data, works
+directly on the ledger in DIR (which no server may have open).
 
 subcommands:
   earn     --chain N --member N --points N [--id HEX32] [--order N] [--store N] [--campaign N] [--reason N]
@@ -43,11 +46,12 @@ subcommands:
   find     --chain N --id HEX32
   init     create the ledger in DIR if it does not exist, then print its status
   status
-  replay   re-derive every outcome and balance from the log; exit 4 on any difference
+  replay   re-derive every outcome and balance from the log in --data DIR (default
+           ./tally-data; a backup or a stopped server's directory); exit 4 on any difference
 
 A command id (--id, 32 hex digits) is generated and printed when not given;
 send the same id again to retry safely.
-exit status: 0 ok, 1 rejected, 2 usage error, 4 data error
+exit status: 0 ok, 1 rejected, 2 usage error, 3 server unreachable or no answer in time, 4 data error
 )";
 
 struct UsageError {
@@ -153,7 +157,12 @@ int ReportError(const tally::Status& status, bool json) {
   } else {
     std::fprintf(stderr, "tally: %s\n", status.ToString().c_str());
   }
-  return kExitData;
+  switch (status.code()) {
+    case tally::Status::Code::kInvalidArgument: return kExitUsage;
+    case tally::Status::Code::kUnavailable:
+    case tally::Status::Code::kDeadlineExceeded: return kExitConnection;
+    default: return kExitData;
+  }
 }
 
 tally::Command ReadCommand(const Arguments& arguments, tally::CommandKind kind) {
@@ -171,7 +180,7 @@ tally::Command ReadCommand(const Arguments& arguments, tally::CommandKind kind) 
   return command;
 }
 
-int RunCommand(tally::Ledger& ledger, const tally::Command& command, bool json) {
+int RunCommand(tally::cli::Backend& ledger, const tally::Command& command, bool json) {
   auto results = ledger.Apply({&command, 1});
   if (!results.ok()) return ReportError(results.status(), json);
   const tally::CommandResult& result = results->front();
@@ -190,7 +199,7 @@ int RunCommand(tally::Ledger& ledger, const tally::Command& command, bool json) 
   return result.code == tally::ResultCode::kOk ? kExitOk : kExitRejected;
 }
 
-int RunBalance(tally::Ledger& ledger, const Arguments& arguments, bool json) {
+int RunBalance(tally::cli::Backend& ledger, const Arguments& arguments, bool json) {
   const tally::MemberKey member{arguments.Number<std::uint32_t>("--chain"), arguments.Number<std::uint64_t>("--member")};
   auto balance = ledger.GetBalance(member);
   if (!balance.ok()) return ReportError(balance.status(), json);
@@ -203,9 +212,9 @@ int RunBalance(tally::Ledger& ledger, const Arguments& arguments, bool json) {
   return kExitOk;
 }
 
-int RunHistory(tally::Ledger& ledger, const Arguments& arguments, bool json) {
+int RunHistory(tally::cli::Backend& ledger, const Arguments& arguments, bool json) {
   const tally::MemberKey member{arguments.Number<std::uint32_t>("--chain"), arguments.Number<std::uint64_t>("--member")};
-  const auto limit = arguments.Number<std::size_t>("--limit", 20);
+  const auto limit = arguments.Number<std::uint32_t>("--limit", 20);
   auto page = ledger.History(member, arguments.Text("--cursor", ""), limit);
   if (!page.ok()) return ReportError(page.status(), json);
   if (json) std::printf("{\"entries\":[");
@@ -234,7 +243,7 @@ int RunHistory(tally::Ledger& ledger, const Arguments& arguments, bool json) {
   return kExitOk;
 }
 
-int RunFind(tally::Ledger& ledger, const Arguments& arguments, bool json) {
+int RunFind(tally::cli::Backend& ledger, const Arguments& arguments, bool json) {
   const auto chain = arguments.Number<std::uint32_t>("--chain");
   const tally::CommandId id = arguments.Id("--id");
   auto found = ledger.Find(chain, id);
@@ -256,18 +265,16 @@ int RunFind(tally::Ledger& ledger, const Arguments& arguments, bool json) {
   return kExitOk;
 }
 
-int RunStatus(tally::Ledger& ledger, const std::string& directory, bool json) {
-  const tally::LedgerStats stats = ledger.Stats();
+int RunStatus(tally::cli::Backend& ledger, const std::string& where, bool json) {
+  auto figures = ledger.Status();
+  if (!figures.ok()) return ReportError(figures.status(), json);
   if (json) {
-    std::printf("{\"data\":\"%s\",\"last_sequence\":%" PRIu64 ",\"last_timestamp_us\":%" PRIu64
-                ",\"members\":%" PRIu64 ",\"memory_bytes\":%" PRIu64 ",\"recovery_seconds\":%.3f}\n",
-                JsonEscape(directory).c_str(), stats.last_sequence, stats.last_timestamp_us, stats.members,
-                stats.memory_bytes, stats.recovery_seconds);
+    std::printf("{\"at\":\"%s\"", JsonEscape(where).c_str());
+    for (const auto& [name, value] : *figures) std::printf(",\"%s\":%" PRIu64, name.c_str(), value);
+    std::printf("}\n");
   } else {
-    std::printf("data directory %s\nlast sequence %" PRIu64 "\nmembers %" PRIu64
-                "\nin-memory state %.1f MiB\nopened in %.3f s\n",
-                directory.c_str(), stats.last_sequence, stats.members, stats.memory_bytes / 1048576.0,
-                stats.recovery_seconds);
+    std::printf("ledger at %s\n", where.c_str());
+    for (const auto& [name, value] : *figures) std::printf("%-18s %" PRIu64 "\n", name.c_str(), value);
   }
   return kExitOk;
 }
@@ -319,17 +326,41 @@ int Run(const Arguments& arguments) {
   }
   if (subcommand == "find") arguments.Id("--id");
 
-  // Only a command may create the data directory; a query of a directory
-  // that does not exist is an error.
-  tally::OpenOptions options;
-  options.create_if_missing = command.has_value() || subcommand == "init";
-  auto ledger = tally::Ledger::Open(directory, options);
-  if (!ledger.ok()) return ReportError(ledger.status(), json);
-  if (command) return RunCommand(**ledger, *command, json);
-  if (subcommand == "balance") return RunBalance(**ledger, arguments, json);
-  if (subcommand == "history") return RunHistory(**ledger, arguments, json);
-  if (subcommand == "find") return RunFind(**ledger, arguments, json);
-  return RunStatus(**ledger, directory, json);
+  std::unique_ptr<tally::cli::Backend> backend;
+  std::string where;
+  if (arguments.Has("--data")) {
+    if (arguments.Has("--server")) throw UsageError{"give --server or --data, not both"};
+    // Only a command (or init) may create the data directory; a query of a
+    // directory that does not exist is an error.
+    tally::OpenOptions options;
+    options.create_if_missing = command.has_value() || subcommand == "init";
+    auto ledger = tally::Ledger::Open(directory, options);
+    if (!ledger.ok()) return ReportError(ledger.status(), json);
+    backend = std::make_unique<tally::cli::LedgerBackend>(std::move(ledger.value()));
+    where = directory;
+  } else {
+    if (subcommand == "init") throw UsageError{"init works on a data directory: give --data DIR"};
+    tally::ClientOptions options;
+    where = arguments.Text("--server", kDefaultServer);
+    const std::size_t colon = where.rfind(':');
+    char* end = nullptr;
+    const unsigned long port = colon == std::string::npos ? 0 : std::strtoul(where.c_str() + colon + 1, &end, 10);
+    if (colon == std::string::npos || colon == 0 || *end != '\0' || port == 0 || port > 65535) {
+      throw UsageError{"--server wants HOST:PORT, not '" + where + "'"};
+    }
+    options.host = where.substr(0, colon);
+    options.port = static_cast<std::uint16_t>(port);
+    options.client_name = "tally-cli";
+    auto client = tally::Client::Connect(options);
+    if (!client.ok()) return ReportError(client.status(), json);
+    backend = std::make_unique<tally::cli::ClientBackend>(std::move(client.value()));
+  }
+  tally::cli::Backend& ledger = *backend;
+  if (command) return RunCommand(ledger, *command, json);
+  if (subcommand == "balance") return RunBalance(ledger, arguments, json);
+  if (subcommand == "history") return RunHistory(ledger, arguments, json);
+  if (subcommand == "find") return RunFind(ledger, arguments, json);
+  return RunStatus(ledger, where, json);
 }
 
 }  // namespace

@@ -15,6 +15,8 @@ std::string Status::ToString() const {
     case Code::kCorruption: name = "corruption"; break;
     case Code::kIOError: name = "I/O error"; break;
     case Code::kFailedPrecondition: name = "failed precondition"; break;
+    case Code::kUnavailable: name = "unavailable"; break;
+    case Code::kDeadlineExceeded: name = "deadline exceeded"; break;
   }
   return std::string(name) + ": " + message_;
 }

@@ -39,7 +39,7 @@ expect 1 "not in the ledger" -- find --chain 1 --id ffffffffffffffffffffffffffff
 expect 2 "32 hex digits" -- earn --chain 1 --member 42 --points 1 --id 12
 expect 2 "must be an integer" -- earn --chain 1 --member 42 --points ten
 expect 2 "unknown subcommand" -- frobnicate
-expect 0 "last sequence 3" -- status
+expect 0 "last_sequence      3" -- status
 expect 0 "replay ok: 3 events" -- replay
 expect 0 '"points_outstanding":60' -- --json replay
 

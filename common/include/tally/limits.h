@@ -29,6 +29,20 @@ inline constexpr std::size_t kHistoryPageEntriesMax = 1000;
 inline constexpr std::uint64_t kMembersMax = std::uint64_t{1} << 32;
 inline constexpr std::uint64_t kCommandIdsMax = std::uint64_t{1} << 32;
 
+// Server: most open connections (more are accepted and closed at once), and
+// most requests one connection may have in flight before the server stops
+// reading from it (backpressure).
+inline constexpr std::size_t kConnectionsMax = 1024;
+inline constexpr std::size_t kRequestsInFlightPerConnectionMax = 64;
+// Most requests the engine worker takes from its queue at once.
+inline constexpr std::size_t kWorkerJobsPerRoundMax = 4096;
+
+// Deadlines, in milliseconds: a connection that sends nothing for the idle
+// time is closed; a frame whose body does not arrive, or a response that
+// cannot be written, within the I/O time closes the connection.
+inline constexpr std::uint32_t kIdleTimeoutMsDefault = 300'000;
+inline constexpr std::uint32_t kIoTimeoutMs = 10'000;
+
 static_assert(kGroupCommandsMax >= kBatchCommandsMax, "a group must hold the largest batch");
 static_assert(kBlockEventsMax <= kBatchCommandsMax);
 static_assert(kHistoryPageEntriesMax > 0);

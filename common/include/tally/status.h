@@ -21,6 +21,8 @@ class [[nodiscard]] Status {
     kCorruption,        // a checksum, sequence or format check failed
     kIOError,           // the file system or RocksDB failed
     kFailedPrecondition,// the ledger is stopped after an earlier write failure
+    kUnavailable,       // the server cannot be reached or cannot serve now
+    kDeadlineExceeded,  // no answer in time: the outcome of a command is unknown
   };
 
   Status() = default;
@@ -31,6 +33,10 @@ class [[nodiscard]] Status {
   static Status IOError(std::string message) { return Status(Code::kIOError, std::move(message)); }
   static Status FailedPrecondition(std::string message) {
     return Status(Code::kFailedPrecondition, std::move(message));
+  }
+  static Status Unavailable(std::string message) { return Status(Code::kUnavailable, std::move(message)); }
+  static Status DeadlineExceeded(std::string message) {
+    return Status(Code::kDeadlineExceeded, std::move(message));
   }
 
   bool ok() const { return code_ == Code::kOk; }

@@ -1,0 +1,81 @@
+// Where the CLI sends its work: a tallyd server through the client library
+// (the default), or a data directory opened directly (--data, embedded).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tally/client.h"
+#include "tally/ledger.h"
+
+namespace tally::cli {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Result<std::vector<CommandResult>> Apply(std::span<const Command> batch) = 0;
+  virtual Result<Balance> GetBalance(MemberKey member) = 0;
+  virtual Result<HistoryPage> History(MemberKey member, std::string_view cursor, std::uint32_t limit) = 0;
+  virtual Result<std::optional<CommandResult>> Find(std::uint32_t chain, CommandId id) = 0;
+  // Named figures for `status`.
+  virtual Result<std::vector<std::pair<std::string, std::uint64_t>>> Status() = 0;
+};
+
+class LedgerBackend final : public Backend {
+ public:
+  explicit LedgerBackend(std::unique_ptr<Ledger> ledger) : ledger_(std::move(ledger)) {}
+  Result<std::vector<CommandResult>> Apply(std::span<const Command> batch) override { return ledger_->Apply(batch); }
+  Result<Balance> GetBalance(MemberKey member) override { return ledger_->GetBalance(member); }
+  Result<HistoryPage> History(MemberKey member, std::string_view cursor, std::uint32_t limit) override {
+    return ledger_->History(member, cursor, limit);
+  }
+  Result<std::optional<CommandResult>> Find(std::uint32_t chain, CommandId id) override {
+    return ledger_->Find(chain, id);
+  }
+  Result<std::vector<std::pair<std::string, std::uint64_t>>> Status() override {
+    const LedgerStats stats = ledger_->Stats();
+    return std::vector<std::pair<std::string, std::uint64_t>>{
+        {"last_sequence", stats.last_sequence},
+        {"last_timestamp_us", stats.last_timestamp_us},
+        {"members", stats.members},
+        {"memory_bytes", stats.memory_bytes},
+        {"open_ms", static_cast<std::uint64_t>(stats.recovery_seconds * 1000)},
+    };
+  }
+
+ private:
+  std::unique_ptr<Ledger> ledger_;
+};
+
+class ClientBackend final : public Backend {
+ public:
+  explicit ClientBackend(std::unique_ptr<Client> client) : client_(std::move(client)) {}
+  Result<std::vector<CommandResult>> Apply(std::span<const Command> batch) override { return client_->Apply(batch); }
+  Result<Balance> GetBalance(MemberKey member) override { return client_->GetBalance(member); }
+  Result<HistoryPage> History(MemberKey member, std::string_view cursor, std::uint32_t limit) override {
+    return client_->History(member, cursor, limit);
+  }
+  Result<std::optional<CommandResult>> Find(std::uint32_t chain, CommandId id) override {
+    return client_->Find(chain, id);
+  }
+  Result<std::vector<std::pair<std::string, std::uint64_t>>> Status() override {
+    auto status = client_->GetStatus();
+    if (!status.ok()) return status.status();
+    return std::vector<std::pair<std::string, std::uint64_t>>{
+        {"last_sequence", status->last_sequence},
+        {"last_timestamp_us", status->last_timestamp_us},
+        {"members", status->members},
+        {"uptime_us", status->uptime_us},
+        {"connections", status->connections},
+    };
+  }
+
+ private:
+  std::unique_ptr<Client> client_;
+};
+
+}  // namespace tally::cli

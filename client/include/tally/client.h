@@ -1,0 +1,91 @@
+// The C++ client library: how an e-commerce backend reaches tallyd.
+//
+//   tally::ClientOptions options;
+//   options.port = 7411;
+//   auto client = tally::Client::Connect(options);
+//   auto result = (*client)->Submit(earn);  // coalesced with other threads' commands
+//
+// Every call has a deadline (ClientOptions::call_timeout). Commands travel in
+// batches: concurrent calls from many threads are coalesced into apply
+// requests of up to batch_commands_max commands (a caller's own batch is never
+// split, so it stays atomic). One connection is reused, with up to
+// requests_in_flight_max requests pipelined on it. When the connection is
+// lost the client reconnects and resends every unanswered request with the
+// same command ids, which is safe because the ledger is idempotent; it never
+// reports success for a command the server did not acknowledge. A call whose
+// deadline passes returns kDeadlineExceeded: its outcome is unknown, and a
+// retry with the same command id (or Find) tells.
+//
+// Thread safety: every method may be called from any thread. The client does
+// not link the engine or RocksDB.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tally/limits.h"
+#include "tally/status.h"
+#include "tally/types.h"
+
+namespace tally {
+
+struct ClientOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 7411;
+  std::string client_name = "tally-client";
+  std::string credentials;
+  std::chrono::milliseconds call_timeout{5000};
+  std::chrono::milliseconds connect_timeout{2000};
+  std::size_t batch_commands_max = kBatchCommandsMax;  // 1..kBatchCommandsMax
+  std::size_t requests_in_flight_max = 32;             // 1..kRequestsInFlightPerConnectionMax
+};
+
+struct ServerStatus {
+  std::uint64_t last_sequence = 0;
+  std::uint64_t last_timestamp_us = 0;
+  std::uint64_t uptime_us = 0;
+  std::uint64_t members = 0;
+  std::uint64_t connections = 0;
+};
+
+class Client {
+ public:
+  // Connects and says hello; kUnavailable when the server cannot be reached
+  // within connect_timeout or does not speak this protocol version.
+  static Result<std::unique_ptr<Client>> Connect(ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Applies `batch` (1..kBatchCommandsMax commands) atomically; one result per command.
+  Result<std::vector<CommandResult>> Apply(std::span<const Command> batch);
+  std::future<Result<std::vector<CommandResult>>> ApplyAsync(std::vector<Command> batch);
+
+  // One command, coalesced with other callers' commands into shared requests.
+  Result<CommandResult> Submit(const Command& command);
+  std::future<Result<CommandResult>> SubmitAsync(const Command& command);
+
+  Result<Balance> GetBalance(MemberKey member);
+  std::future<Result<Balance>> GetBalanceAsync(MemberKey member);
+  Result<HistoryPage> History(MemberKey member, std::string_view cursor, std::uint32_t limit);
+  std::future<Result<HistoryPage>> HistoryAsync(MemberKey member, std::string_view cursor, std::uint32_t limit);
+  Result<std::optional<CommandResult>> Find(std::uint32_t chain, CommandId id);
+  std::future<Result<std::optional<CommandResult>>> FindAsync(std::uint32_t chain, CommandId id);
+  Result<ServerStatus> GetStatus();
+  std::future<Result<ServerStatus>> GetStatusAsync();
+
+  class Core;
+
+ private:
+  explicit Client(std::unique_ptr<Core> core);
+  std::unique_ptr<Core> core_;
+};
+
+}  // namespace tally

@@ -1,0 +1,478 @@
+// The client: callers queue calls; one I/O thread owns the connection, packs
+// queued commands into apply requests, pipelines requests, matches responses
+// by request id, enforces every call's deadline, and on a lost connection
+// reconnects and resends what was not answered.
+#include "tally/client.h"
+
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "tally/internal/asio.h"
+#include "tally/protocol.h"
+
+namespace tally {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using wire::Operation;
+
+constexpr auto kNever = asio::steady_timer::time_point::max();
+constexpr std::chrono::milliseconds kReconnectDelayMin{5};
+constexpr std::chrono::milliseconds kReconnectDelayMax{500};
+constexpr std::chrono::milliseconds kDeadlineCheckIntervalMax{20};
+
+struct CallReply {
+  std::vector<CommandResult> results;  // apply
+  std::string body;                    // queries
+};
+
+// One caller's request. Finished exactly once: by its answer, an error, or
+// its deadline, whichever comes first; later answers are ignored.
+struct Call {
+  Operation operation = Operation::kApply;
+  std::vector<Command> commands;  // apply
+  std::string body;               // queries: the encoded request body
+  Clock::time_point deadline;
+  bool finished = false;          // I/O thread only
+  std::promise<Result<CallReply>> promise;
+
+  void Finish(Result<CallReply> result) {
+    if (finished) return;
+    finished = true;
+    promise.set_value(std::move(result));
+  }
+};
+using CallPtr = std::shared_ptr<Call>;
+
+struct InFlight {
+  Operation operation;
+  std::vector<CallPtr> calls;
+};
+
+Status ErrorStatus(const wire::ErrorResponse& error) {
+  const std::string message = "server: " + std::string(wire::ErrorCodeName(error.code)) + ": " + error.message;
+  if (error.code == wire::ErrorCode::kUnavailable) return Status::Unavailable(message);
+  return Status::InvalidArgument(message);
+}
+
+Status Expired() {
+  return Status::DeadlineExceeded("no answer before the deadline; the outcome is unknown: retry with the same id");
+}
+
+}  // namespace
+
+class Client::Core {
+ public:
+  explicit Core(ClientOptions options) : options_(std::move(options)), socket_(io_), wake_(io_, kNever) {}
+
+  ~Core() {
+    asio::post(io_, [this] {
+      stopping_ = true;
+      Disconnect();
+    });
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Starts the I/O thread and waits for the first connection.
+  Status Start() {
+    std::future<Status> connected = first_connect_.get_future();
+    asio::co_spawn(io_, [this] { return Run(); }, asio::detached);
+    asio::co_spawn(io_, [this] { return ExpiryLoop(); }, asio::detached);
+    thread_ = std::thread([this] { io_.run(); });
+    return connected.get();
+  }
+
+  std::future<Result<CallReply>> Enqueue(CallPtr call) {
+    call->deadline = Clock::now() + options_.call_timeout;
+    std::future<Result<CallReply>> future = call->promise.get_future();
+    {
+      std::lock_guard lock(mutex_);
+      incoming_.push_back(std::move(call));
+    }
+    asio::post(io_, [this] { wake_.cancel(); });
+    return future;
+  }
+
+ private:
+  asio::awaitable<void> Run() {
+    auto delay = kReconnectDelayMin;
+    bool first = true;
+    while (!stopping_) {
+      const Status status = co_await ConnectAndHello();
+      if (first) {
+        first_connect_.set_value(status);
+        first = false;
+        if (!status.ok()) break;
+      }
+      if (!status.ok()) {
+        asio::steady_timer backoff(io_, delay);
+        error_code ignored;
+        co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        delay = std::min(delay * 2, kReconnectDelayMax);
+        continue;
+      }
+      delay = kReconnectDelayMin;
+      connected_ = true;
+      const std::uint64_t generation = ++generation_;
+      asio::co_spawn(io_, [this, generation] { return ReadLoop(generation); }, asio::detached);
+      co_await WriteLoop();
+      // The connection is gone: what was in flight goes first on the next one,
+      // with the same command ids.
+      for (auto entry = in_flight_.rbegin(); entry != in_flight_.rend(); ++entry) {
+        for (auto call = entry->second.calls.rbegin(); call != entry->second.calls.rend(); ++call) {
+          if (!(*call)->finished) pending_.push_front(*call);
+        }
+      }
+      in_flight_.clear();
+    }
+    stopping_ = true;
+    FailEverything(Status::Unavailable("the client is closed"));
+    error_code ignored;
+    expiry_timer_.cancel(ignored);
+  }
+
+  // Finishes every call whose deadline passed, sent or not.
+  asio::awaitable<void> ExpiryLoop() {
+    const auto interval = std::min(kDeadlineCheckIntervalMax, options_.call_timeout);
+    while (!stopping_) {
+      expiry_timer_.expires_after(interval);
+      error_code ignored;
+      co_await expiry_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+      TakeIncoming();
+      const auto now = Clock::now();
+      std::erase_if(pending_, [&](const CallPtr& call) {
+        if (call->deadline > now) return false;
+        call->Finish(Expired());
+        return true;
+      });
+      for (auto& [id, request] : in_flight_) {
+        for (const CallPtr& call : request.calls) {
+          if (call->deadline <= now) call->Finish(Expired());
+        }
+      }
+    }
+  }
+
+  asio::awaitable<Status> ConnectAndHello() {
+    error_code error;
+    socket_ = asio::ip::tcp::socket(io_);
+    const asio::ip::address address = asio::ip::make_address(options_.host, error);
+    if (error) co_return Status::InvalidArgument("'" + options_.host + "' is not an IP address");
+    asio::steady_timer deadline(io_, options_.connect_timeout);
+    deadline.async_wait([this](const error_code& cancelled) {
+      if (!cancelled) {
+        error_code ignored;
+        socket_.close(ignored);
+      }
+    });
+    co_await socket_.async_connect({address, options_.port}, asio::redirect_error(asio::use_awaitable, error));
+    if (error) {
+      deadline.cancel();
+      co_return Status::Unavailable("cannot connect to " + options_.host + ":" + std::to_string(options_.port) +
+                                    ": " + error.message());
+    }
+    socket_.set_option(asio::ip::tcp::no_delay(true), error);
+    std::string frame;
+    wire::AppendFrame(Operation::kHello, 0, 0,
+                      wire::EncodeHelloRequest({wire::kProtocolVersion, options_.client_name, options_.credentials}),
+                      &frame);
+    co_await asio::async_write(socket_, asio::buffer(frame), asio::redirect_error(asio::use_awaitable, error));
+    wire::Header header;
+    std::string body;
+    // Not a conditional expression: g++ 12 miscompiles co_await inside one.
+    Status status = Status::Unavailable("hello: " + error.message());
+    if (!error) status = co_await ReadFrame(&header, &body);
+    deadline.cancel();
+    if (!status.ok()) co_return status;
+    if (header.operation == Operation::kError) {
+      wire::ErrorResponse refusal;
+      if (!wire::DecodeErrorResponse(body, &refusal).ok()) co_return Status::Unavailable("malformed hello refusal");
+      co_return Status::Unavailable("server refused hello: " + std::string(wire::ErrorCodeName(refusal.code)) +
+                                    ": " + refusal.message);
+    }
+    wire::HelloResponse hello;
+    if (header.operation != Operation::kHello || !wire::DecodeHelloResponse(body, &hello).ok() ||
+        hello.version != wire::kProtocolVersion) {
+      co_return Status::Unavailable("the server did not answer hello with protocol version 1");
+    }
+    co_return Status::Ok();
+  }
+
+  asio::awaitable<Status> ReadFrame(wire::Header* header, std::string* body) {
+    std::string header_bytes(wire::kHeaderBytes, '\0');
+    error_code error;
+    co_await asio::async_read(socket_, asio::buffer(header_bytes), asio::redirect_error(asio::use_awaitable, error));
+    if (error) co_return Status::Unavailable("connection lost: " + error.message());
+    if (Status status = wire::DecodeHeader(header_bytes, header); !status.ok()) co_return status;
+    if (header->version != wire::kProtocolVersion || (header->flags & wire::kResponse) == 0) {
+      co_return Status::Unavailable("the server sent a frame that is not a version 1 response");
+    }
+    body->resize(header->body_bytes);
+    co_await asio::async_read(socket_, asio::buffer(*body), asio::redirect_error(asio::use_awaitable, error));
+    if (error) co_return Status::Unavailable("connection lost: " + error.message());
+    co_return wire::CheckBody(*header, *body);
+  }
+
+  asio::awaitable<void> ReadLoop(std::uint64_t generation) {
+    wire::Header header;
+    std::string body;
+    while (connected_ && generation == generation_) {
+      const Status status = co_await ReadFrame(&header, &body);
+      if (generation != generation_) co_return;  // the loop of a connection already replaced
+      if (!status.ok()) break;
+      auto entry = in_flight_.find(header.request_id);
+      if (entry == in_flight_.end()) break;  // an answer to nothing: the stream is not trustworthy
+      InFlight answered = std::move(entry->second);
+      in_flight_.erase(entry);
+      if (!Complete(answered, header, body)) break;
+      wake_.cancel();  // a slot is free
+    }
+    if (generation == generation_) Disconnect();
+  }
+
+  // Finishes the calls of one answered request; false when the answer is malformed.
+  bool Complete(InFlight& answered, const wire::Header& header, const std::string& body) {
+    if (header.operation == Operation::kError) {
+      wire::ErrorResponse error;
+      if (!wire::DecodeErrorResponse(body, &error).ok()) return false;
+      for (const CallPtr& call : answered.calls) call->Finish(ErrorStatus(error));
+      return true;
+    }
+    if (header.operation != answered.operation) return false;
+    if (answered.operation != Operation::kApply) {
+      answered.calls.front()->Finish(CallReply{{}, body});
+      return true;
+    }
+    std::vector<CommandResult> results;
+    std::size_t expected = 0;
+    for (const CallPtr& call : answered.calls) expected += call->commands.size();
+    if (!wire::DecodeApplyResponse(body, &results).ok() || results.size() != expected) return false;
+    auto next = results.begin();
+    for (const CallPtr& call : answered.calls) {
+      const auto end = next + static_cast<std::ptrdiff_t>(call->commands.size());
+      call->Finish(CallReply{std::vector<CommandResult>(next, end), {}});
+      next = end;
+    }
+    return true;
+  }
+
+  asio::awaitable<void> WriteLoop() {
+    while (connected_ && !stopping_) {
+      TakeIncoming();
+      std::erase_if(pending_, [](const CallPtr& call) { return call->finished; });
+      if (pending_.empty() || in_flight_.size() >= options_.requests_in_flight_max) {
+        wake_.expires_at(kNever);
+        error_code ignored;
+        co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        continue;
+      }
+      std::string frames;
+      while (!pending_.empty() && in_flight_.size() < options_.requests_in_flight_max) PackRequest(&frames);
+      error_code error;
+      co_await asio::async_write(socket_, asio::buffer(frames), asio::redirect_error(asio::use_awaitable, error));
+      if (error) break;
+    }
+    Disconnect();
+  }
+
+  // Moves the front of pending_ into one request: a query alone, or as many
+  // whole apply calls as fit in batch_commands_max.
+  void PackRequest(std::string* frames) {
+    const std::uint64_t request_id = ++next_request_id_;
+    InFlight request{pending_.front()->operation, {}};
+    std::string body;
+    if (request.operation != Operation::kApply) {
+      body = pending_.front()->body;
+      request.calls.push_back(pending_.front());
+      pending_.pop_front();
+    } else {
+      std::vector<Command> commands;
+      while (!pending_.empty() && pending_.front()->operation == Operation::kApply &&
+             (commands.empty() ||
+              commands.size() + pending_.front()->commands.size() <= options_.batch_commands_max)) {
+        const CallPtr& call = pending_.front();
+        commands.insert(commands.end(), call->commands.begin(), call->commands.end());
+        request.calls.push_back(call);
+        pending_.pop_front();
+      }
+      body = wire::EncodeApplyRequest(commands);
+    }
+    wire::AppendFrame(request.operation, 0, request_id, body, frames);
+    in_flight_.emplace(request_id, std::move(request));
+  }
+
+  void TakeIncoming() {
+    std::lock_guard lock(mutex_);
+    while (!incoming_.empty()) {
+      pending_.push_back(std::move(incoming_.front()));
+      incoming_.pop_front();
+    }
+  }
+
+  void FailEverything(const Status& status) {
+    TakeIncoming();
+    for (const CallPtr& call : pending_) call->Finish(status);
+    pending_.clear();
+    for (auto& [id, request] : in_flight_) {
+      for (const CallPtr& call : request.calls) call->Finish(status);
+    }
+    in_flight_.clear();
+  }
+
+  void Disconnect() {
+    connected_ = false;
+    error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    wake_.cancel();
+  }
+
+  const ClientOptions options_;
+  asio::io_context io_;
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer wake_;
+  asio::steady_timer expiry_timer_{io_};
+  std::thread thread_;
+  std::promise<Status> first_connect_;
+
+  std::mutex mutex_;
+  std::deque<CallPtr> incoming_;  // guarded by mutex_
+
+  // I/O thread only.
+  std::deque<CallPtr> pending_;
+  std::map<std::uint64_t, InFlight> in_flight_;
+  std::uint64_t next_request_id_ = 0;
+  std::uint64_t generation_ = 0;
+  bool connected_ = false;
+  bool stopping_ = false;
+
+ public:
+  // Queues a call and converts its reply when the caller asks for it.
+  template <typename Value, typename Convert>
+  std::future<Result<Value>> Call(CallPtr call, Convert convert) {
+    std::future<Result<CallReply>> reply = Enqueue(std::move(call));
+    return std::async(std::launch::deferred, [reply = std::move(reply), convert]() mutable -> Result<Value> {
+      Result<CallReply> got = reply.get();
+      if (!got.ok()) return got.status();
+      return convert(*got);
+    });
+  }
+};
+
+namespace {
+
+CallPtr QueryCall(Operation operation, std::string body) {
+  auto call = std::make_shared<Call>();
+  call->operation = operation;
+  call->body = std::move(body);
+  return call;
+}
+
+template <typename Value>
+std::future<Result<Value>> Refused(Status status) {
+  std::promise<Result<Value>> refused;
+  refused.set_value(std::move(status));
+  return refused.get_future();
+}
+
+}  // namespace
+
+Client::Client(std::unique_ptr<Core> core) : core_(std::move(core)) {}
+Client::~Client() = default;
+
+Result<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
+  if (options.batch_commands_max == 0 || options.batch_commands_max > kBatchCommandsMax ||
+      options.requests_in_flight_max == 0 || options.requests_in_flight_max > kRequestsInFlightPerConnectionMax ||
+      options.client_name.size() > wire::kNameBytesMax || options.credentials.size() > wire::kCredentialsBytesMax ||
+      options.call_timeout.count() <= 0 || options.connect_timeout.count() <= 0) {
+    return Status::InvalidArgument("client options out of range");
+  }
+  auto core = std::make_unique<Core>(std::move(options));
+  Status status = core->Start();
+  if (!status.ok()) return status;
+  return std::unique_ptr<Client>(new Client(std::move(core)));
+}
+
+std::future<Result<std::vector<CommandResult>>> Client::ApplyAsync(std::vector<Command> batch) {
+  if (batch.empty() || batch.size() > kBatchCommandsMax) {
+    return Refused<std::vector<CommandResult>>(
+        Status::InvalidArgument("a batch holds 1 to " + std::to_string(kBatchCommandsMax) + " commands"));
+  }
+  auto call = std::make_shared<struct Call>();
+  call->operation = Operation::kApply;
+  call->commands = std::move(batch);
+  return core_->Call<std::vector<CommandResult>>(call, [](const CallReply& reply) { return reply.results; });
+}
+
+Result<std::vector<CommandResult>> Client::Apply(std::span<const Command> batch) {
+  return ApplyAsync(std::vector<Command>(batch.begin(), batch.end())).get();
+}
+
+std::future<Result<CommandResult>> Client::SubmitAsync(const Command& command) {
+  auto call = std::make_shared<struct Call>();
+  call->operation = Operation::kApply;
+  call->commands = {command};
+  return core_->Call<CommandResult>(call, [](const CallReply& reply) { return reply.results.front(); });
+}
+
+Result<CommandResult> Client::Submit(const Command& command) { return SubmitAsync(command).get(); }
+
+std::future<Result<Balance>> Client::GetBalanceAsync(MemberKey member) {
+  return core_->Call<Balance>(QueryCall(Operation::kBalance, wire::EncodeBalanceRequest(member)),
+                              [](const CallReply& reply) -> Result<Balance> {
+                                Balance balance;
+                                Status status = wire::DecodeBalanceResponse(reply.body, &balance);
+                                if (!status.ok()) return status;
+                                return balance;
+                              });
+}
+
+Result<Balance> Client::GetBalance(MemberKey member) { return GetBalanceAsync(member).get(); }
+
+std::future<Result<HistoryPage>> Client::HistoryAsync(MemberKey member, std::string_view cursor,
+                                                      std::uint32_t limit) {
+  if (cursor.size() > 32) return Refused<HistoryPage>(Status::InvalidArgument("a history cursor is 32 hex digits"));
+  const wire::HistoryRequest request{member, limit, std::string(cursor)};
+  return core_->Call<HistoryPage>(QueryCall(Operation::kHistory, wire::EncodeHistoryRequest(request)),
+                                  [](const CallReply& reply) -> Result<HistoryPage> {
+                                    HistoryPage page;
+                                    Status status = wire::DecodeHistoryResponse(reply.body, &page);
+                                    if (!status.ok()) return status;
+                                    return page;
+                                  });
+}
+
+Result<HistoryPage> Client::History(MemberKey member, std::string_view cursor, std::uint32_t limit) {
+  return HistoryAsync(member, cursor, limit).get();
+}
+
+std::future<Result<std::optional<CommandResult>>> Client::FindAsync(std::uint32_t chain, CommandId id) {
+  return core_->Call<std::optional<CommandResult>>(
+      QueryCall(Operation::kFind, wire::EncodeFindRequest({chain, id})),
+      [](const CallReply& reply) -> Result<std::optional<CommandResult>> {
+        std::optional<CommandResult> found;
+        Status status = wire::DecodeFindResponse(reply.body, &found);
+        if (!status.ok()) return status;
+        return found;
+      });
+}
+
+Result<std::optional<CommandResult>> Client::Find(std::uint32_t chain, CommandId id) {
+  return FindAsync(chain, id).get();
+}
+
+std::future<Result<ServerStatus>> Client::GetStatusAsync() {
+  return core_->Call<ServerStatus>(QueryCall(Operation::kStatus, ""), [](const CallReply& reply) -> Result<ServerStatus> {
+    wire::StatusResponse response;
+    Status status = wire::DecodeStatusResponse(reply.body, &response);
+    if (!status.ok()) return status;
+    return ServerStatus{response.last_sequence, response.last_timestamp_us, response.uptime_us, response.members,
+                        response.connections};
+  });
+}
+
+Result<ServerStatus> Client::GetStatus() { return GetStatusAsync().get(); }
+
+}  // namespace tally

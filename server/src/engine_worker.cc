@@ -1,0 +1,118 @@
+#include "engine_worker.h"
+
+#include "tally/limits.h"
+
+namespace tally::server {
+
+Reply ErrorReply(wire::ErrorCode code, std::string message) {
+  return Reply{wire::Operation::kError, wire::EncodeErrorResponse({code, std::move(message)})};
+}
+
+namespace {
+
+Reply StatusError(const Status& status) {
+  const wire::ErrorCode code = status.code() == Status::Code::kInvalidArgument ? wire::ErrorCode::kInvalidArgument
+                                                                               : wire::ErrorCode::kUnavailable;
+  return ErrorReply(code, status.ToString());
+}
+
+}  // namespace
+
+EngineWorker::EngineWorker(Ledger& ledger, std::function<std::uint64_t()> connections)
+    : ledger_(ledger), connections_(std::move(connections)), thread_([this] { Run(); }) {}
+
+EngineWorker::~EngineWorker() { Stop(); }
+
+void EngineWorker::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void EngineWorker::Submit(Request request, Completion completion) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      completion(ErrorReply(wire::ErrorCode::kUnavailable, "the server is shutting down"));
+      return;
+    }
+    queue_.push_back(Job{std::move(request), std::move(completion)});
+  }
+  wake_.notify_one();
+}
+
+void EngineWorker::Run() {
+  std::vector<Job> jobs;
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left to do
+      while (!queue_.empty() && jobs.size() < kWorkerJobsPerRoundMax) {
+        jobs.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    // In arrival order: runs of apply requests go to the ledger together.
+    for (std::size_t begin = 0; begin < jobs.size();) {
+      if (!std::holds_alternative<std::vector<Command>>(jobs[begin].request)) {
+        jobs[begin].completion(Query(jobs[begin].request));
+        ++begin;
+        continue;
+      }
+      std::size_t end = begin;
+      while (end < jobs.size() && std::holds_alternative<std::vector<Command>>(jobs[end].request)) ++end;
+      ApplyRun(jobs, begin, end);
+      begin = end;
+    }
+    jobs.clear();
+  }
+}
+
+void EngineWorker::ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size_t end) {
+  std::vector<std::span<const Command>> batches;
+  batches.reserve(end - begin);
+  for (std::size_t index = begin; index < end; ++index) {
+    batches.emplace_back(std::get<std::vector<Command>>(jobs[index].request));
+  }
+  auto results = ledger_.ApplyBatches(batches);
+  for (std::size_t index = begin; index < end; ++index) {
+    if (!results.ok()) {
+      jobs[index].completion(StatusError(results.status()));
+    } else {
+      jobs[index].completion(Reply{wire::Operation::kApply, wire::EncodeApplyResponse((*results)[index - begin])});
+    }
+  }
+}
+
+Reply EngineWorker::Query(const Request& request) {
+  if (const auto* member = std::get_if<MemberKey>(&request)) {
+    auto balance = ledger_.GetBalance(*member);
+    if (!balance.ok()) return StatusError(balance.status());
+    return Reply{wire::Operation::kBalance, wire::EncodeBalanceResponse(*balance)};
+  }
+  if (const auto* history = std::get_if<wire::HistoryRequest>(&request)) {
+    auto page = ledger_.History(history->member, history->cursor, history->limit);
+    if (!page.ok()) return StatusError(page.status());
+    return Reply{wire::Operation::kHistory, wire::EncodeHistoryResponse(*page)};
+  }
+  if (const auto* find = std::get_if<wire::FindRequest>(&request)) {
+    auto found = ledger_.Find(find->chain, find->id);
+    if (!found.ok()) return StatusError(found.status());
+    return Reply{wire::Operation::kFind, wire::EncodeFindResponse(*found)};
+  }
+  const LedgerStats stats = ledger_.Stats();
+  wire::StatusResponse status;
+  status.last_sequence = stats.last_sequence;
+  status.last_timestamp_us = stats.last_timestamp_us;
+  status.uptime_us = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_).count());
+  status.members = stats.members;
+  status.connections = connections_();
+  return Reply{wire::Operation::kStatus, wire::EncodeStatusResponse(status)};
+}
+
+}  // namespace tally::server

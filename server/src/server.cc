@@ -1,0 +1,91 @@
+#include "server.h"
+
+#include <csignal>
+#include <cstdio>
+
+namespace tally::server {
+
+Server::Server(Ledger& ledger, const ServerOptions& options)
+    : acceptor_(io_),
+      signals_(io_),
+      options_(options),
+      worker_(ledger, [this] { return connections_.load(); }) {}
+
+Server::~Server() { worker_.Stop(); }
+
+Result<std::unique_ptr<Server>> Server::Bind(Ledger& ledger, const ServerOptions& options) {
+  std::unique_ptr<Server> server(new Server(ledger, options));
+  error_code error;
+  const asio::ip::address address = asio::ip::make_address(options.host, error);
+  if (error) return Status::InvalidArgument("'" + options.host + "' is not an IP address");
+  const asio::ip::tcp::endpoint endpoint(address, options.port);
+  server->acceptor_.open(endpoint.protocol(), error);
+  if (!error) server->acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), error);
+  if (!error) server->acceptor_.bind(endpoint, error);
+  if (!error) server->acceptor_.listen(asio::socket_base::max_listen_connections, error);
+  if (error) {
+    return Status::IOError("cannot listen on " + options.host + ":" + std::to_string(options.port) + ": " +
+                           error.message());
+  }
+  server->port_ = server->acceptor_.local_endpoint().port();
+  return server;
+}
+
+void Server::Run() {
+  if (options_.handle_signals) {
+    signals_.add(SIGINT);
+    signals_.add(SIGTERM);
+    signals_.async_wait([this](const error_code& error, int) {
+      if (!error) BeginShutdown();
+    });
+  }
+  asio::co_spawn(io_, [this] { return AcceptLoop(); }, asio::detached);
+  io_.run();
+  worker_.Stop();  // every session is closed: nothing more will be submitted
+}
+
+void Server::Stop() {
+  asio::post(io_, [this] { BeginShutdown(); });
+}
+
+void Server::BeginShutdown() {
+  if (stopping_) return;
+  stopping_ = true;
+  error_code ignored;
+  acceptor_.close(ignored);
+  signals_.cancel(ignored);
+  for (const std::weak_ptr<Session>& weak : sessions_) {
+    if (auto session = weak.lock()) session->Stop();
+  }
+}
+
+std::uint64_t Server::OpenConnections() {
+  std::erase_if(sessions_, [](const std::weak_ptr<Session>& weak) {
+    auto session = weak.lock();
+    return !session || session->closed();
+  });
+  return sessions_.size();
+}
+
+asio::awaitable<void> Server::AcceptLoop() {
+  const SessionOptions session_options{options_.idle_timeout_ms, "tallyd"};
+  while (!stopping_) {
+    error_code error;
+    asio::ip::tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, error));
+    if (error) {
+      if (stopping_) break;
+      continue;  // e.g. the peer gave up before accept; keep serving
+    }
+    const std::uint64_t open = OpenConnections();
+    if (open >= kConnectionsMax) {
+      socket.close(error);  // over the limit: refuse by closing at once
+      continue;
+    }
+    auto session = std::make_shared<Session>(std::move(socket), worker_, session_options);
+    sessions_.push_back(session);
+    connections_.store(open + 1);
+    session->Start();
+  }
+}
+
+}  // namespace tally::server

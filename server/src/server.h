@@ -1,0 +1,53 @@
+// Server: the listener. Accepts connections (up to kConnectionsMax), starts a
+// Session for each, and on Stop() (or SIGINT/SIGTERM) stops accepting, lets
+// every session answer what it has in flight, and returns from Run().
+//
+// Thread safety: Run() on one thread (the I/O thread); Stop() from any.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tally/internal/asio.h"
+#include "engine_worker.h"
+#include "session.h"
+
+namespace tally::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 7411;  // 0: any free port (see port())
+  std::uint32_t idle_timeout_ms = kIdleTimeoutMsDefault;
+  bool handle_signals = true;
+};
+
+class Server {
+ public:
+  // Binds the listening socket; Run() serves.
+  static Result<std::unique_ptr<Server>> Bind(Ledger& ledger, const ServerOptions& options);
+  ~Server();
+
+  std::uint16_t port() const { return port_; }
+  void Run();
+  void Stop();
+
+ private:
+  Server(Ledger& ledger, const ServerOptions& options);
+  asio::awaitable<void> AcceptLoop();
+  void BeginShutdown();
+  std::uint64_t OpenConnections();
+
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::signal_set signals_;
+  ServerOptions options_;
+  std::uint16_t port_ = 0;
+  std::vector<std::weak_ptr<Session>> sessions_;  // I/O thread only
+  std::atomic<std::uint64_t> connections_{0};
+  EngineWorker worker_;
+  bool stopping_ = false;
+};
+
+}  // namespace tally::server

@@ -1,0 +1,225 @@
+#include "session.h"
+
+#include "tally/limits.h"
+
+namespace tally::server {
+namespace {
+
+using std::chrono::milliseconds;
+using wire::ErrorCode;
+using wire::Operation;
+
+constexpr auto kNever = asio::steady_timer::time_point::max();
+
+}  // namespace
+
+Session::Session(asio::ip::tcp::socket socket, EngineWorker& worker, SessionOptions options)
+    : socket_(std::move(socket)),
+      worker_(worker),
+      options_(std::move(options)),
+      read_deadline_(socket_.get_executor(), kNever),
+      write_deadline_(socket_.get_executor(), kNever),
+      wake_writer_(socket_.get_executor(), kNever),
+      wake_reader_(socket_.get_executor(), kNever) {
+  error_code ignored;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+}
+
+void Session::Start() {
+  auto self = shared_from_this();
+  asio::co_spawn(socket_.get_executor(), [self] { return self->ReadLoop(); }, asio::detached);
+  asio::co_spawn(socket_.get_executor(), [self] { return self->WriteLoop(); }, asio::detached);
+  asio::co_spawn(socket_.get_executor(), [self] { return self->Watch(self->read_deadline_); }, asio::detached);
+  asio::co_spawn(socket_.get_executor(), [self] { return self->Watch(self->write_deadline_); }, asio::detached);
+}
+
+void Session::Stop() {
+  reading_done_ = true;
+  error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_receive, ignored);  // ends a pending read
+  wake_reader_.cancel();
+  wake_writer_.cancel();
+}
+
+void Session::Close() {
+  if (closed_) return;
+  closed_ = true;
+  reading_done_ = true;
+  error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  read_deadline_.cancel();
+  write_deadline_.cancel();
+  wake_writer_.cancel();
+  wake_reader_.cancel();
+}
+
+// Closes the connection when `deadline` passes; re-arming the timer (which
+// cancels the wait) keeps it open.
+asio::awaitable<void> Session::Watch(asio::steady_timer& deadline) {
+  while (!closed_) {
+    error_code error;
+    co_await deadline.async_wait(asio::redirect_error(asio::use_awaitable, error));
+    if (!closed_ && deadline.expiry() <= asio::steady_timer::clock_type::now()) Close();
+  }
+}
+
+asio::awaitable<void> Session::ReadLoop() {
+  std::string header_bytes(wire::kHeaderBytes, '\0');
+  std::string body;
+  while (!reading_done_) {
+    // Backpressure: with the in-flight limit reached, stop reading.
+    while (in_flight_ >= kRequestsInFlightPerConnectionMax && !reading_done_) {
+      wake_reader_.expires_at(kNever);
+      error_code ignored;
+      co_await wake_reader_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+    if (reading_done_) break;
+
+    error_code error;
+    read_deadline_.expires_after(milliseconds(options_.idle_timeout_ms));
+    co_await asio::async_read(socket_, asio::buffer(header_bytes), asio::redirect_error(asio::use_awaitable, error));
+    if (error) break;  // closed by the peer, a deadline, or Stop()
+    wire::Header header;
+    if (Status status = wire::DecodeHeader(header_bytes, &header); !status.ok()) {
+      SendError(0, ErrorCode::kBadFrame, status.message());
+      break;
+    }
+    if (header.version != wire::kProtocolVersion) {
+      SendError(header.request_id, ErrorCode::kUnsupportedVersion,
+                "this server speaks protocol version " + std::to_string(wire::kProtocolVersion) + ", not " +
+                    std::to_string(header.version));
+      break;
+    }
+    body.resize(header.body_bytes);
+    read_deadline_.expires_after(milliseconds(kIoTimeoutMs));
+    co_await asio::async_read(socket_, asio::buffer(body), asio::redirect_error(asio::use_awaitable, error));
+    if (error) break;
+    read_deadline_.expires_at(kNever);
+    if (Status status = wire::CheckBody(header, body); !status.ok()) {
+      SendError(header.request_id, ErrorCode::kBadFrame, status.message());
+      break;
+    }
+    if (!Handle(header, body)) break;
+  }
+  reading_done_ = true;
+  read_deadline_.expires_at(kNever);
+  // Answer what is in flight, then close (WriteLoop closes once drained).
+  wake_writer_.cancel();
+}
+
+bool Session::Handle(const wire::Header& header, std::string_view body) {
+  const std::uint64_t request_id = header.request_id;
+  if (header.flags != 0) {
+    SendError(request_id, ErrorCode::kBadFrame, "a request has no flags set");
+    return false;
+  }
+  if (!hello_done_) {
+    wire::HelloRequest hello;
+    if (header.operation != Operation::kHello) {
+      SendError(request_id, ErrorCode::kHelloRequired, "the first request must be hello");
+      return false;
+    }
+    if (!wire::DecodeHelloRequest(body, &hello).ok()) {
+      SendError(request_id, ErrorCode::kBadRequest, "malformed hello");
+      return false;
+    }
+    if (hello.version != wire::kProtocolVersion) {
+      SendError(request_id, ErrorCode::kUnsupportedVersion,
+                "this server speaks protocol version " + std::to_string(wire::kProtocolVersion));
+      return false;
+    }
+    hello_done_ = true;
+    Send(Operation::kHello, request_id, wire::EncodeHelloResponse({wire::kProtocolVersion, options_.server_name}));
+    return true;
+  }
+
+  Request request;
+  Status decoded = Status::Ok();
+  switch (header.operation) {
+    case Operation::kApply: {
+      std::vector<Command> commands;
+      decoded = wire::DecodeApplyRequest(body, &commands);
+      request = std::move(commands);
+      break;
+    }
+    case Operation::kBalance: {
+      MemberKey member;
+      decoded = wire::DecodeBalanceRequest(body, &member);
+      request = member;
+      break;
+    }
+    case Operation::kHistory: {
+      wire::HistoryRequest history;
+      decoded = wire::DecodeHistoryRequest(body, &history);
+      request = std::move(history);
+      break;
+    }
+    case Operation::kFind: {
+      wire::FindRequest find;
+      decoded = wire::DecodeFindRequest(body, &find);
+      request = find;
+      break;
+    }
+    case Operation::kStatus:
+      decoded = wire::DecodeStatusRequest(body);
+      request = StatusRequest{};
+      break;
+    default:
+      SendError(request_id, ErrorCode::kUnknownOperation,
+                "unknown operation " + std::to_string(static_cast<int>(header.operation)));
+      return false;
+  }
+  if (!decoded.ok()) {
+    SendError(request_id, ErrorCode::kBadRequest, decoded.message());
+    return false;
+  }
+  ++in_flight_;
+  auto self = shared_from_this();
+  worker_.Submit(std::move(request), [self, request_id](Reply reply) {
+    // On the worker thread: hand the reply to the I/O thread.
+    asio::post(self->socket_.get_executor(), [self, request_id, reply = std::move(reply)] {
+      --self->in_flight_;
+      self->Send(reply.operation, request_id, reply.body);
+      self->wake_reader_.cancel();
+    });
+  });
+  return true;
+}
+
+void Session::Send(Operation operation, std::uint64_t request_id, std::string_view body) {
+  if (closed_) return;
+  std::string frame;
+  wire::AppendFrame(operation, wire::kResponse, request_id, body, &frame);
+  outbox_.push_back(std::move(frame));
+  wake_writer_.cancel();
+}
+
+void Session::SendError(std::uint64_t request_id, ErrorCode code, const std::string& message) {
+  Send(Operation::kError, request_id, wire::EncodeErrorResponse({code, message}));
+}
+
+asio::awaitable<void> Session::WriteLoop() {
+  while (!closed_) {
+    if (outbox_.empty()) {
+      if (reading_done_ && in_flight_ == 0) break;  // everything answered
+      wake_writer_.expires_at(kNever);
+      error_code ignored;
+      co_await wake_writer_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+      continue;
+    }
+    // Write everything queued so far in one go.
+    std::vector<std::string> frames(std::make_move_iterator(outbox_.begin()), std::make_move_iterator(outbox_.end()));
+    outbox_.clear();
+    std::vector<asio::const_buffer> buffers;
+    for (const std::string& frame : frames) buffers.push_back(asio::buffer(frame));
+    error_code error;
+    write_deadline_.expires_after(milliseconds(kIoTimeoutMs));
+    co_await asio::async_write(socket_, buffers, asio::redirect_error(asio::use_awaitable, error));
+    write_deadline_.expires_at(kNever);
+    if (error) break;
+  }
+  Close();
+}
+
+}  // namespace tally::server

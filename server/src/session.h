@@ -1,0 +1,63 @@
+// Session: one client connection. A visible loop reads a header, checks its
+// limits, reads the body, decodes it and hands it to the engine worker; a
+// second loop writes responses in the order they complete. Both run as
+// coroutines on the server's single I/O thread.
+//
+// Limits: at most kRequestsInFlightPerConnectionMax requests in flight (then
+// the session stops reading: backpressure); frames of at most
+// wire::kBodyBytesMax; an idle deadline between requests and an I/O deadline
+// for a body to arrive or a response to leave. Any malformed frame gets an
+// error frame where one can be sent, and the connection is closed.
+//
+// Thread safety: all methods run on the I/O thread.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "tally/internal/asio.h"
+#include "engine_worker.h"
+
+namespace tally::server {
+
+struct SessionOptions {
+  std::uint32_t idle_timeout_ms = 0;
+  std::string server_name;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(asio::ip::tcp::socket socket, EngineWorker& worker, SessionOptions options);
+
+  void Start();
+  // Stops reading new requests; in-flight ones are answered, then the
+  // connection closes.
+  void Stop();
+  bool closed() const { return closed_; }
+
+ private:
+  asio::awaitable<void> ReadLoop();
+  asio::awaitable<void> WriteLoop();
+  asio::awaitable<void> Watch(asio::steady_timer& deadline);
+  // Decodes one request; false (after queuing an error) when the connection must close.
+  bool Handle(const wire::Header& header, std::string_view body);
+  void Send(wire::Operation operation, std::uint64_t request_id, std::string_view body);
+  void SendError(std::uint64_t request_id, wire::ErrorCode code, const std::string& message);
+  void Close();
+
+  asio::ip::tcp::socket socket_;
+  EngineWorker& worker_;
+  const SessionOptions options_;
+  asio::steady_timer read_deadline_;
+  asio::steady_timer write_deadline_;
+  asio::steady_timer wake_writer_;   // cancelled to wake WriteLoop
+  asio::steady_timer wake_reader_;   // cancelled to wake ReadLoop when a slot frees
+  std::deque<std::string> outbox_;   // encoded frames waiting to be written
+  std::size_t in_flight_ = 0;
+  bool hello_done_ = false;
+  bool reading_done_ = false;        // no more requests will be read
+  bool closed_ = false;
+};
+
+}  // namespace tally::server

@@ -1,0 +1,87 @@
+// tallyd: the ledger server.
+//
+//   tallyd [--data DIR] [--listen HOST:PORT] [--idle-timeout-ms N]
+//
+// Defaults: --data ./tally-data, --listen 127.0.0.1:7411.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "server.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: tallyd [--data DIR] [--listen HOST:PORT] [--idle-timeout-ms N]\n"
+    "defaults: --data tally-data --listen 127.0.0.1:7411\n";
+
+bool ParseListen(std::string_view text, tally::server::ServerOptions* options) {
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  const std::string port(text.substr(colon + 1));
+  char* end = nullptr;
+  const unsigned long value = std::strtoul(port.c_str(), &end, 10);
+  if (port.empty() || *end != '\0' || value > 65535) return false;
+  options->host = std::string(text.substr(0, colon));
+  options->port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string directory = "tally-data";
+  tally::server::ServerOptions options;
+  for (int index = 1; index < argc; ++index) {
+    const std::string_view flag = argv[index];
+    if (flag == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (index + 1 >= argc) {
+      std::fprintf(stderr, "tallyd: %s needs a value\n%s", argv[index], kUsage);
+      return 2;
+    }
+    const std::string value = argv[++index];
+    if (flag == "--data") {
+      directory = value;
+    } else if (flag == "--listen") {
+      if (!ParseListen(value, &options)) {
+        std::fprintf(stderr, "tallyd: --listen wants HOST:PORT, not '%s'\n", value.c_str());
+        return 2;
+      }
+    } else if (flag == "--idle-timeout-ms") {
+      options.idle_timeout_ms = static_cast<std::uint32_t>(std::strtoul(value.c_str(), nullptr, 10));
+      if (options.idle_timeout_ms == 0) {
+        std::fprintf(stderr, "tallyd: --idle-timeout-ms wants a positive number\n");
+        return 2;
+      }
+    } else {
+      std::fprintf(stderr, "tallyd: unknown option %s\n%s", argv[index - 1], kUsage);
+      return 2;
+    }
+  }
+
+  auto ledger = tally::Ledger::Open(directory);
+  if (!ledger.ok()) {
+    std::fprintf(stderr, "tallyd: %s\n", ledger.status().ToString().c_str());
+    return 4;
+  }
+  auto server = tally::server::Server::Bind(**ledger, options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "tallyd: %s\n", server.status().ToString().c_str());
+    return 3;
+  }
+  const tally::LedgerStats stats = (*ledger)->Stats();
+  std::printf("tallyd listening on %s:%u, data in %s (last sequence %llu, %llu members, opened in %.3f s)\n",
+              options.host.c_str(), (*server)->port(), directory.c_str(),
+              static_cast<unsigned long long>(stats.last_sequence), static_cast<unsigned long long>(stats.members),
+              stats.recovery_seconds);
+  std::fflush(stdout);
+  (*server)->Run();
+  server->reset();
+  ledger->reset();
+  std::printf("tallyd stopped\n");
+  return 0;
+}
