@@ -1,0 +1,367 @@
+// tallyd end to end, through real sockets on loopback: the client library for
+// every operation and for concurrency, raw sockets for malformed frames.
+#include <gtest/gtest.h>
+
+#include <xxhash.h>
+
+#include <thread>
+
+#include "server.h"
+#include "tally/client.h"
+#include "tally/internal/asio.h"
+#include "tally/internal/encoding.h"
+#include "tally/protocol.h"
+#include "../engine/test_util.h"
+
+namespace tally {
+namespace {
+
+using testing::Earn;
+using testing::Id;
+using testing::Redeem;
+using testing::Reverse;
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartServer(0); }
+  void TearDown() override { StopServer(); }
+
+  void StartServer(std::uint16_t port, std::uint32_t idle_timeout_ms = kIdleTimeoutMsDefault) {
+    auto ledger = Ledger::Open(directory_.path());
+    ASSERT_TRUE(ledger.ok()) << ledger.status().ToString();
+    ledger_ = std::move(ledger.value());
+    server::ServerOptions options;
+    options.port = port;
+    options.handle_signals = false;
+    options.idle_timeout_ms = idle_timeout_ms;
+    auto bound = server::Server::Bind(*ledger_, options);
+    ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+    server_ = std::move(bound.value());
+    port_ = server_->port();
+    thread_ = std::thread([this] { server_->Run(); });
+  }
+
+  void StopServer() {
+    if (!server_) return;
+    server_->Stop();
+    thread_.join();
+    server_.reset();
+    ledger_.reset();
+  }
+
+  std::unique_ptr<Client> Connect(ClientOptions options = {}) {
+    options.port = port_;
+    auto client = Client::Connect(options);
+    EXPECT_TRUE(client.ok()) << client.status().ToString();
+    return client.ok() ? std::move(client.value()) : nullptr;
+  }
+
+  testing::TemporaryDirectory directory_;
+  std::unique_ptr<Ledger> ledger_;
+  std::unique_ptr<server::Server> server_;
+  std::thread thread_;
+  std::uint16_t port_ = 0;
+};
+
+// A blocking raw connection, for frames the client library would never send.
+class RawConnection {
+ public:
+  explicit RawConnection(std::uint16_t port) : socket_(io_) {
+    socket_.connect({asio::ip::make_address("127.0.0.1"), port});
+  }
+
+  void Send(std::string_view bytes) { asio::write(socket_, asio::buffer(bytes.data(), bytes.size())); }
+
+  void SendFrame(wire::Operation operation, std::string_view body, std::uint64_t request_id = 1) {
+    std::string frame;
+    wire::AppendFrame(operation, 0, request_id, body, &frame);
+    Send(frame);
+  }
+
+  void Hello() {
+    SendFrame(wire::Operation::kHello, wire::EncodeHelloRequest({wire::kProtocolVersion, "raw", ""}), 0);
+    wire::Header header;
+    std::string body;
+    ASSERT_TRUE(ReadFrame(&header, &body));
+    ASSERT_EQ(header.operation, wire::Operation::kHello);
+  }
+
+  // False at end of stream.
+  bool ReadFrame(wire::Header* header, std::string* body) {
+    std::string header_bytes(wire::kHeaderBytes, '\0');
+    error_code error;
+    asio::read(socket_, asio::buffer(header_bytes), error);
+    if (error) return false;
+    EXPECT_TRUE(wire::DecodeHeader(header_bytes, header).ok());
+    body->resize(header->body_bytes);
+    asio::read(socket_, asio::buffer(*body), error);
+    return !error;
+  }
+
+  // Reads one frame, which must be an error with `code`, then end of stream.
+  void ExpectErrorThenClose(wire::ErrorCode code) {
+    wire::Header header;
+    std::string body;
+    ASSERT_TRUE(ReadFrame(&header, &body)) << "no error frame";
+    ASSERT_EQ(header.operation, wire::Operation::kError);
+    wire::ErrorResponse error;
+    ASSERT_TRUE(wire::DecodeErrorResponse(body, &error).ok());
+    EXPECT_EQ(error.code, code) << error.message;
+    ExpectClosed();
+  }
+
+  void ExpectClosed() {
+    char byte;
+    error_code error;
+    asio::read(socket_, asio::buffer(&byte, 1), error);
+    EXPECT_EQ(error, asio::error::eof) << error.message();
+  }
+
+  void Close() { socket_.close(); }
+
+ private:
+  asio::io_context io_;
+  asio::ip::tcp::socket socket_;
+};
+
+TEST_F(ServerTest, EveryOperationEndToEnd) {
+  auto client = Connect();
+  ASSERT_TRUE(client);
+  auto earned = client->Submit(Earn(1, 1, 42, 100));
+  ASSERT_TRUE(earned.ok()) << earned.status().ToString();
+  EXPECT_EQ(earned->code, ResultCode::kOk);
+  EXPECT_EQ(earned->sequence, 1u);
+  EXPECT_EQ(earned->balance, 100);
+  EXPECT_EQ(*client->Submit(Earn(1, 1, 42, 100)), *earned) << "a retry returns the original";
+  EXPECT_EQ(client->Submit(Earn(1, 1, 42, 5))->code, ResultCode::kIdConflict);
+  auto batch = client->Apply(std::vector<Command>{Redeem(2, 1, 42, 30), Reverse(3, 1, 42, 30, 2),
+                                                  Redeem(4, 1, 42, 1000), Earn(5, 0, 42, 1)});
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch->size(), 4u);
+  EXPECT_EQ((*batch)[0].balance, 70);
+  EXPECT_EQ((*batch)[1].balance, 100);
+  EXPECT_EQ((*batch)[2].code, ResultCode::kInsufficientPoints);
+  EXPECT_EQ((*batch)[3].code, ResultCode::kChainInvalid);
+
+  auto balance = client->GetBalance({1, 42});
+  ASSERT_TRUE(balance.ok());
+  EXPECT_EQ(balance->points, 100);
+  EXPECT_EQ(balance->last_sequence, 4u);
+
+  auto page = client->History({1, 42}, "", 2);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->entries.size(), 2u);
+  EXPECT_EQ(page->entries[0].code, ResultCode::kInsufficientPoints);
+  auto rest = client->History({1, 42}, page->next_cursor, 10);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->entries.size(), 2u);
+  EXPECT_TRUE(rest->next_cursor.empty());
+  EXPECT_EQ(client->History({1, 42}, "not-a-cursor", 10).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(client->History({1, 42}, "", 0).status().code(), Status::Code::kInvalidArgument);
+
+  auto found = client->Find(1, Id(3));
+  ASSERT_TRUE(found.ok());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((**found).sequence, 3u);
+  EXPECT_FALSE(client->Find(1, Id(99))->has_value());
+
+  auto status = client->GetStatus();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->last_sequence, 4u);
+  EXPECT_EQ(status->members, 1u);
+  EXPECT_EQ(status->connections, 1u);
+}
+
+TEST_F(ServerTest, ConcurrentPipelinedClientsGetExactBalances) {
+  constexpr int kThreads = 16;
+  constexpr int kCommandsPerThread = 2000;
+  constexpr std::uint64_t kMembers = 50;
+  auto shared = Connect();  // half the threads share one client, so their calls coalesce
+  ASSERT_TRUE(shared);
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int thread = 0; thread < kThreads; ++thread) {
+    threads.emplace_back([&, thread] {
+      std::unique_ptr<Client> own = thread % 2 == 0 ? Connect() : nullptr;
+      Client& client = own ? *own : *shared;
+      std::vector<std::future<Result<CommandResult>>> futures;
+      for (int index = 0; index < kCommandsPerThread; ++index) {
+        const std::uint64_t id = (static_cast<std::uint64_t>(thread) << 32) | (index + 1);
+        futures.push_back(client.SubmitAsync(Earn(id, 7, id % kMembers, 3)));
+      }
+      for (auto& future : futures) {
+        auto result = future.get();
+        if (!result.ok() || result->code != ResultCode::kOk) ++failures;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::int64_t total = 0;
+  for (std::uint64_t member = 0; member < kMembers; ++member) total += shared->GetBalance({7, member})->points;
+  EXPECT_EQ(total, std::int64_t{kThreads} * kCommandsPerThread * 3);
+  EXPECT_EQ(shared->GetStatus()->last_sequence, std::uint64_t{kThreads} * kCommandsPerThread);
+}
+
+struct BadFrame {
+  const char* name;
+  std::function<std::string()> bytes;
+  wire::ErrorCode code;
+};
+
+TEST_F(ServerTest, MalformedFramesGetAnErrorCloseTheConnectionAndChangeNothing) {
+  auto client = Connect();
+  ASSERT_TRUE(client);
+  ASSERT_EQ(client->Submit(Earn(1, 1, 42, 100))->code, ResultCode::kOk);
+  const std::string apply_body = wire::EncodeApplyRequest({Earn(2, 1, 42, 5)});
+  auto frame = [](wire::Operation operation, std::string_view body) {
+    std::string bytes;
+    wire::AppendFrame(operation, 0, 5, body, &bytes);
+    return bytes;
+  };
+  const std::vector<BadFrame> cases = {
+      {"bad magic", [&] { std::string f = frame(wire::Operation::kApply, apply_body); f[0] = 'X'; return f; },
+       wire::ErrorCode::kBadFrame},
+      {"header checksum", [&] { std::string f = frame(wire::Operation::kApply, apply_body); f[33] ^= 1; return f; },
+       wire::ErrorCode::kBadFrame},
+      {"body checksum", [&] { std::string f = frame(wire::Operation::kApply, apply_body); f.back() ^= 1; return f; },
+       wire::ErrorCode::kBadFrame},
+      {"unknown operation", [&] { return frame(static_cast<wire::Operation>(9), apply_body); },
+       wire::ErrorCode::kUnknownOperation},
+      {"undecodable body", [&] { return frame(wire::Operation::kApply, apply_body.substr(0, 50)); },
+       wire::ErrorCode::kBadRequest},
+      {"oversized batch", [&] {
+         std::string body = apply_body;
+         internal::StoreFixed32(body.data(), kBatchCommandsMax + 1);
+         return frame(wire::Operation::kApply, body);
+       },
+       wire::ErrorCode::kBadRequest},
+  };
+  for (const BadFrame& bad : cases) {
+    SCOPED_TRACE(bad.name);
+    RawConnection raw(port_);
+    raw.Hello();
+    raw.Send(bad.bytes());
+    raw.ExpectErrorThenClose(bad.code);
+  }
+  // An oversized frame is refused from its header alone.
+  {
+    RawConnection raw(port_);
+    raw.Hello();
+    std::string header = frame(wire::Operation::kApply, "").substr(0, wire::kHeaderBytes);
+    internal::StoreFixed32(header.data() + 16, static_cast<std::uint32_t>(wire::kBodyBytesMax + 1));
+    internal::StoreFixed64(header.data() + 32, XXH3_64bits(header.data(), 32));
+    raw.Send(header);
+    raw.ExpectErrorThenClose(wire::ErrorCode::kBadFrame);
+  }
+  // The first request must be hello, in a version the server speaks.
+  {
+    RawConnection raw(port_);
+    raw.SendFrame(wire::Operation::kApply, apply_body);
+    raw.ExpectErrorThenClose(wire::ErrorCode::kHelloRequired);
+  }
+  {
+    RawConnection raw(port_);
+    raw.SendFrame(wire::Operation::kHello, wire::EncodeHelloRequest({2, "future", ""}));
+    raw.ExpectErrorThenClose(wire::ErrorCode::kUnsupportedVersion);
+  }
+  // Truncated: half a header, or a header and half its body, then hang up.
+  {
+    RawConnection raw(port_);
+    raw.Hello();
+    raw.Send(frame(wire::Operation::kApply, apply_body).substr(0, 20));
+    raw.Close();
+  }
+  {
+    RawConnection raw(port_);
+    raw.Hello();
+    const std::string full = frame(wire::Operation::kApply, apply_body);
+    raw.Send(full.substr(0, full.size() - 10));
+    raw.Close();
+  }
+  // Nothing changed, and the well-behaved client was never disturbed.
+  EXPECT_EQ(client->GetBalance({1, 42})->points, 100);
+  EXPECT_EQ(client->GetStatus()->last_sequence, 1u);
+  EXPECT_FALSE(client->Find(1, Id(2))->has_value());
+  EXPECT_EQ(client->Submit(Earn(3, 1, 42, 1))->balance, 101);
+}
+
+TEST_F(ServerTest, PipelinedRawRequestsAreAllAnsweredInOrderDespiteBackpressure) {
+  RawConnection raw(port_);
+  raw.Hello();
+  // More requests than may be in flight, sent before reading any answer.
+  constexpr std::uint64_t kRequests = 3 * kRequestsInFlightPerConnectionMax;
+  std::string frames;
+  for (std::uint64_t request = 1; request <= kRequests; ++request) {
+    wire::AppendFrame(wire::Operation::kApply, 0, request, wire::EncodeApplyRequest({Earn(request, 1, 9, 2)}),
+                      &frames);
+  }
+  raw.Send(frames);
+  for (std::uint64_t request = 1; request <= kRequests; ++request) {
+    wire::Header header;
+    std::string body;
+    ASSERT_TRUE(raw.ReadFrame(&header, &body));
+    EXPECT_EQ(header.request_id, request);
+    std::vector<CommandResult> results;
+    ASSERT_TRUE(wire::DecodeApplyResponse(body, &results).ok());
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_EQ(results[0].balance, static_cast<std::int64_t>(2 * request));
+  }
+}
+
+TEST_F(ServerTest, ClientReconnectsAndResendsAfterTheServerRestarts) {
+  auto client = Connect();
+  ASSERT_TRUE(client);
+  ASSERT_EQ(client->Submit(Earn(1, 1, 42, 100))->code, ResultCode::kOk);
+  const std::uint16_t port = port_;
+  StopServer();
+  // Calls made while the server is down wait for it, within their deadline.
+  auto pending = client->SubmitAsync(Earn(2, 1, 42, 50));
+  StartServer(port);
+  auto result = pending.get();
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->balance, 150);
+  EXPECT_EQ(client->Submit(Earn(1, 1, 42, 100))->sequence, 1u) << "idempotency survives the restart";
+}
+
+TEST_F(ServerTest, CallsTimeOutWhenTheServerIsGone) {
+  ClientOptions options;
+  options.call_timeout = std::chrono::milliseconds(200);
+  auto client = Connect(options);
+  ASSERT_TRUE(client);
+  StopServer();
+  auto result = client->Submit(Earn(1, 1, 42, 100));
+  EXPECT_EQ(result.status().code(), Status::Code::kDeadlineExceeded);
+}
+
+TEST_F(ServerTest, ConnectingToNothingFailsClearly) {
+  const std::uint16_t port = port_;
+  StopServer();
+  ClientOptions options;
+  options.port = port;
+  auto client = Client::Connect(options);
+  EXPECT_EQ(client.status().code(), Status::Code::kUnavailable);
+}
+
+TEST(ServerIdle, AnIdleConnectionIsClosed) {
+  testing::TemporaryDirectory directory;
+  auto ledger = Ledger::Open(directory.path());
+  ASSERT_TRUE(ledger.ok());
+  server::ServerOptions options;
+  options.port = 0;
+  options.handle_signals = false;
+  options.idle_timeout_ms = 100;
+  auto server = server::Server::Bind(**ledger, options);
+  ASSERT_TRUE(server.ok());
+  std::thread thread([&] { (*server)->Run(); });
+  {
+    RawConnection raw((*server)->port());
+    raw.Hello();
+    raw.ExpectClosed();  // blocks until the server's idle deadline closes it
+  }
+  (*server)->Stop();
+  thread.join();
+}
+
+}  // namespace
+}  // namespace tally
