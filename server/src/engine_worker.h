@@ -9,6 +9,7 @@
 // thread and must only post elsewhere.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -51,6 +52,7 @@ class EngineWorker {
   };
 
   void Run();
+  void SpinBriefly();
   void ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size_t end);
   Reply Query(const Request& request);
 
@@ -61,6 +63,8 @@ class EngineWorker {
   std::condition_variable wake_;
   std::deque<Job> queue_;
   bool stopping_ = false;
+  std::atomic<bool> pending_hint_{false};  // the queue may be non-empty
+  static constexpr std::chrono::microseconds kSpinBeforeSleep{200};
   std::thread thread_;
 };
 
