@@ -65,6 +65,25 @@ const std::vector<std::uint64_t>& MemberDraws(Distribution distribution) {
   return pool;
 }
 
+// Calls `apply` with batches of 8,192 earns of `points`, one for each member
+// 1..members, with command ids {id_high, member}.
+template <typename Apply>
+void EarnOncePerMember(std::uint64_t members, std::uint64_t id_high, std::int64_t points, Apply&& apply) {
+  std::vector<tally::Command> batch;
+  for (std::uint64_t member = 1; member <= members;) {
+    batch.clear();
+    for (; member <= members && batch.size() < 8192; ++member) {
+      tally::Command command;
+      command.id = tally::CommandId{id_high, member};
+      command.chain = kChain;
+      command.member = member;
+      command.points = points;
+      batch.push_back(command);
+    }
+    apply(batch);
+  }
+}
+
 class CommandSource {
  public:
   explicit CommandSource(Distribution distribution) : draws_(MemberDraws(distribution)) {}
@@ -102,19 +121,9 @@ TallyFixture& Tally(Distribution distribution) {
   fixture.directory = BenchDirectory(std::string("tally-") + (distribution == kZipf ? "zipf" : "uniform"));
   fixture.ledger = std::move(tally::Ledger::Open(fixture.directory).value());
   // Every member exists before timing starts.
-  std::vector<tally::Command> batch;
-  for (std::uint64_t member = 1; member <= kMembers;) {
-    batch.clear();
-    for (; member <= kMembers && batch.size() < 8192; ++member) {
-      tally::Command command;
-      command.id = tally::CommandId{0x5eed, member};
-      command.chain = kChain;
-      command.member = member;
-      command.points = 1;
-      batch.push_back(command);
-    }
+  EarnOncePerMember(kMembers, 0x5eed, 1, [&](const std::vector<tally::Command>& batch) {
     if (!fixture.ledger->Apply(batch).ok()) std::abort();
-  }
+  });
   fixture.source = std::make_unique<CommandSource>(distribution);
   return fixture;
 }
@@ -193,19 +202,7 @@ NaiveFixture& Naive(Distribution distribution) {
   rocksdb::DB* db = nullptr;
   if (!rocksdb::DB::Open(options, fixture.directory, &db).ok()) std::abort();
   fixture.db.reset(db);
-  std::vector<tally::Command> batch;
-  for (std::uint64_t member = 1; member <= kMembers;) {
-    batch.clear();
-    for (; member <= kMembers && batch.size() < 8192; ++member) {
-      tally::Command command;
-      command.id = tally::CommandId{0x5eed, member};
-      command.chain = kChain;
-      command.member = member;
-      command.points = 1;
-      batch.push_back(command);
-    }
-    NaiveApply(fixture, batch);
-  }
+  EarnOncePerMember(kMembers, 0x5eed, 1, [&](const std::vector<tally::Command>& batch) { NaiveApply(fixture, batch); });
   fixture.source = std::make_unique<CommandSource>(distribution);
   return fixture;
 }
@@ -252,19 +249,9 @@ void BM_MembersAtScale(benchmark::State& state) {
   for (auto _ : state) {
     const std::uint64_t resident_before = ResidentBytes();
     auto ledger = std::move(tally::Ledger::Open(directory).value());
-    std::vector<tally::Command> batch;
-    for (std::uint64_t member = 1; member <= members;) {
-      batch.clear();
-      for (; member <= members && batch.size() < 8192; ++member) {
-        tally::Command command;
-        command.id = tally::CommandId{0x5ca1e, member};
-        command.chain = kChain;
-        command.member = member;
-        command.points = 100;
-        batch.push_back(command);
-      }
+    EarnOncePerMember(members, 0x5ca1e, 100, [&](const std::vector<tally::Command>& batch) {
       if (!ledger->Apply(batch).ok()) std::abort();
-    }
+    });
     const std::uint64_t resident_loaded = ResidentBytes();
     state.counters["resident_bytes_per_member"] =
         static_cast<double>(resident_loaded - resident_before) / static_cast<double>(members);
