@@ -1,0 +1,123 @@
+// Redis as its users would run this ledger at their best: a Lua script that
+// does SET NX on the command id and INCRBY on the balance (refusing to go
+// below zero), with appendfsync always; unpipelined (batch 1) or pipelined.
+#include <hiredis/hiredis.h>
+
+#include <cstring>
+
+#include "driver.h"
+
+namespace tally::bench {
+namespace {
+
+constexpr char kScript[] = R"lua(
+if not redis.call('SET', KEYS[1], '1', 'NX') then return -2 end
+local delta = tonumber(ARGV[1])
+if delta < 0 then
+  local balance = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if balance + delta < 0 then return -1 end
+end
+return redis.call('INCRBY', KEYS[2], delta)
+)lua";
+
+class RedisDriver final : public Driver {
+ public:
+  RedisDriver(redisContext* context, std::string sha, std::size_t pipeline)
+      : context_(context), sha_(std::move(sha)), pipeline_(pipeline) {}
+  ~RedisDriver() override { redisFree(context_); }
+
+  void Execute(std::span<const Op> ops, std::vector<Outcome>* outcomes) override {
+    outcomes->assign(ops.size(), Outcome{});
+    for (std::size_t first = 0; first < ops.size(); first += pipeline_) {
+      const std::size_t end = std::min(ops.size(), first + pipeline_);
+      for (std::size_t index = first; index < end; ++index) Append(ops[index]);
+      for (std::size_t index = first; index < end; ++index) Collect(ops[index], &(*outcomes)[index]);
+    }
+  }
+
+  Status ReadBalances(std::span<const std::uint64_t> members, std::vector<std::int64_t>* balances) override {
+    balances->clear();
+    for (std::uint64_t member : members) {
+      auto* reply = static_cast<redisReply*>(redisCommand(context_, "GET b:%llu", static_cast<unsigned long long>(member)));
+      if (reply == nullptr) return Status::IOError(std::string("redis: ") + context_->errstr);
+      balances->push_back(reply->type == REDIS_REPLY_STRING ? std::atoll(reply->str) : 0);
+      freeReplyObject(reply);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  void Append(const Op& op) {
+    const auto member = static_cast<unsigned long long>(op.member);
+    if (op.kind == OpKind::kBalance) {
+      redisAppendCommand(context_, "GET b:%llu", member);
+      return;
+    }
+    const long long delta = op.kind == OpKind::kEarn ? op.points : -op.points;
+    redisAppendCommand(context_, "EVALSHA %s 2 i:%llx%016llx b:%llu %lld", sha_.c_str(),
+                       static_cast<unsigned long long>(op.id.high), static_cast<unsigned long long>(op.id.low), member,
+                       delta);
+  }
+
+  void Collect(const Op& op, Outcome* outcome) {
+    void* raw = nullptr;
+    if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
+      outcome->error = context_->errstr;
+      return;
+    }
+    auto* reply = static_cast<redisReply*>(raw);
+    if (reply->type == REDIS_REPLY_ERROR) {
+      outcome->error = reply->str;
+    } else if (op.kind != OpKind::kBalance && reply->type == REDIS_REPLY_INTEGER) {
+      outcome->duplicate = reply->integer == -2;
+      outcome->rejected = reply->integer == -1;
+      outcome->applied = reply->integer >= 0;
+      outcome->delta = op.kind == OpKind::kEarn ? op.points : -op.points;
+    }
+    freeReplyObject(reply);
+  }
+
+  redisContext* context_;
+  std::string sha_;
+  std::size_t pipeline_;
+};
+
+}  // namespace
+
+Status PrepareRedis(const Target& target) {
+  const std::size_t colon = target.address.rfind(':');
+  redisContext* context =
+      redisConnect(target.address.substr(0, colon).c_str(), std::stoi(target.address.substr(colon + 1)));
+  if (context == nullptr || context->err != 0) {
+    if (context != nullptr) redisFree(context);
+    return Status::Unavailable("redis: cannot connect to " + target.address);
+  }
+  auto* reply = static_cast<redisReply*>(redisCommand(context, "FLUSHALL"));
+  const bool ok = reply != nullptr && reply->type == REDIS_REPLY_STATUS;
+  if (reply != nullptr) freeReplyObject(reply);
+  redisFree(context);
+  return ok ? Status::Ok() : Status::IOError("redis: FLUSHALL failed");
+}
+
+std::unique_ptr<Driver> MakeRedisDriver(const Target& target, std::string* error) {
+  const std::size_t colon = target.address.rfind(':');
+  redisContext* context =
+      redisConnect(target.address.substr(0, colon).c_str(), std::stoi(target.address.substr(colon + 1)));
+  if (context == nullptr || context->err != 0) {
+    *error = context != nullptr ? context->errstr : "cannot allocate a redis context";
+    if (context != nullptr) redisFree(context);
+    return nullptr;
+  }
+  auto* reply = static_cast<redisReply*>(redisCommand(context, "SCRIPT LOAD %s", kScript));
+  if (reply == nullptr || reply->type != REDIS_REPLY_STRING) {
+    *error = "redis: SCRIPT LOAD failed";
+    if (reply != nullptr) freeReplyObject(reply);
+    redisFree(context);
+    return nullptr;
+  }
+  std::string sha = reply->str;
+  freeReplyObject(reply);
+  return std::make_unique<RedisDriver>(context, std::move(sha), std::max<std::size_t>(1, target.batch));
+}
+
+}  // namespace tally::bench

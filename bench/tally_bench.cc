@@ -1,0 +1,318 @@
+// tally-bench: drives tally (through its client library), PostgreSQL or Redis
+// with the same workload, and checks that the balances are exact afterwards.
+//
+//   tally-bench --system tally --server 127.0.0.1:7411 --duration 10 --connections 4 --window 4 --batch 1024
+//   tally-bench --system postgres --server "host=/tmp/pg port=5433 dbname=postgres" --connections 8
+//   tally-bench --system redis --server 127.0.0.1:6390 --connections 32 [--batch 64]
+//
+// Options (defaults): --duration 10 (s), --connections 4, --window 1
+// (calls in flight per connection, tally), --batch 1 (tally: commands per
+// request; redis: commands per pipeline), --rate 0 (events/s over all
+// connections; 0: closed loop), --members 1000000, --zipf 0 (exponent; 0:
+// uniform), --mix earn=70,redeem=15,balance=10,reverse=5, --retry-share 0.02,
+// --seed 1, --json.
+//
+// A live progress line goes to stderr; the summary to stdout, and with
+// --json the last line is one JSON object. Exit status 0 only when the run
+// completed and the exactness check passed.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "driver.h"
+
+namespace tally::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Settings {
+  Target target{"tally", "127.0.0.1:7411", 1, 1};
+  int duration_seconds = 10;
+  int connections = 4;
+  int window = 1;
+  double rate = 0;
+  std::uint64_t members = 1'000'000;
+  double zipf = 0;
+  Mix mix;
+  double retry_share = 0.02;
+  std::uint64_t seed = 1;
+  bool json = false;
+};
+
+[[noreturn]] void Usage(const std::string& message) {
+  std::fprintf(stderr, "tally-bench: %s\n(see the comment at the top of bench/tally_bench.cc)\n", message.c_str());
+  std::exit(2);
+}
+
+Mix ParseMix(const std::string& text) {
+  Mix mix{0, 0, 0, 0};
+  std::size_t start = 0;
+  while (start < text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    const std::string part = text.substr(start, comma - start);
+    const std::size_t equals = part.find('=');
+    if (equals == std::string::npos) Usage("--mix wants name=weight,…");
+    const std::string name = part.substr(0, equals);
+    const int weight = std::atoi(part.c_str() + equals + 1);
+    if (name == "earn") mix.earn = weight;
+    else if (name == "redeem") mix.redeem = weight;
+    else if (name == "balance") mix.balance = weight;
+    else if (name == "reverse") mix.reverse = weight;
+    else Usage("unknown operation in --mix: " + name);
+    start = comma + 1;
+  }
+  if (mix.total() <= 0 || mix.earn <= 0) Usage("--mix needs a positive earn weight");
+  return mix;
+}
+
+Settings Parse(int argc, char** argv) {
+  Settings settings;
+  for (int index = 1; index < argc; ++index) {
+    const std::string flag = argv[index];
+    if (flag == "--json") {
+      settings.json = true;
+      continue;
+    }
+    if (index + 1 >= argc) Usage(flag + " needs a value");
+    const std::string value = argv[++index];
+    if (flag == "--system") settings.target.system = value;
+    else if (flag == "--server") settings.target.address = value;
+    else if (flag == "--duration") settings.duration_seconds = std::atoi(value.c_str());
+    else if (flag == "--connections") settings.connections = std::atoi(value.c_str());
+    else if (flag == "--window") settings.window = std::atoi(value.c_str());
+    else if (flag == "--batch") settings.target.batch = static_cast<std::size_t>(std::atoll(value.c_str()));
+    else if (flag == "--rate") settings.rate = std::atof(value.c_str());
+    else if (flag == "--members") settings.members = std::strtoull(value.c_str(), nullptr, 10);
+    else if (flag == "--zipf") settings.zipf = std::atof(value.c_str());
+    else if (flag == "--mix") settings.mix = ParseMix(value);
+    else if (flag == "--retry-share") settings.retry_share = std::atof(value.c_str());
+    else if (flag == "--seed") settings.seed = std::strtoull(value.c_str(), nullptr, 10);
+    else Usage("unknown option " + flag);
+  }
+  if (settings.duration_seconds <= 0 || settings.connections <= 0 || settings.window <= 0 ||
+      settings.target.batch == 0 || settings.members == 0 || settings.retry_share < 0 || settings.retry_share >= 1) {
+    Usage("an option is out of range");
+  }
+  if (settings.target.system != "tally" && settings.target.system != "postgres" && settings.target.system != "redis") {
+    Usage("--system is tally, postgres or redis");
+  }
+  // A chain of its own for every tally run, so every balance starts at zero.
+  settings.target.chain = static_cast<std::uint32_t>(
+      (std::chrono::system_clock::now().time_since_epoch().count() / 1000) % 0x7fffffff + 1);
+  return settings;
+}
+
+std::unique_ptr<Driver> MakeDriver(const Target& target, std::string* error) {
+  if (target.system == "tally") return MakeTallyDriver(target, error);
+  if (target.system == "postgres") return MakePostgresDriver(target, error);
+  return MakeRedisDriver(target, error);
+}
+
+// What one generator thread saw.
+struct ThreadReport {
+  std::uint64_t events = 0;   // commands answered (ok or rejected, retries included)
+  std::uint64_t queries = 0;  // balance reads answered
+  std::uint64_t retry_mismatches = 0;
+  std::map<std::string, std::uint64_t> errors;     // by result code or failure
+  std::unordered_map<std::uint64_t, std::int64_t> expected;  // member -> sum of applied deltas
+  std::vector<std::uint32_t> latencies_us;
+};
+
+std::int64_t DeltaOf(const Op& op) { return op.kind == OpKind::kEarn ? op.points : -op.points; }
+
+void Generate(const Settings& settings, int thread, Clock::time_point start, Clock::time_point end,
+              std::atomic<std::uint64_t>* progress, ThreadReport* report) {
+  std::string error;
+  std::unique_ptr<Driver> driver = MakeDriver(settings.target, &error);
+  if (!driver) {
+    report->errors["connect: " + error] += 1;
+    return;
+  }
+  OpSource source(settings.members, settings.zipf, settings.mix, settings.retry_share,
+                  static_cast<std::uint64_t>(thread), settings.seed);
+  const std::size_t ops_per_call = settings.target.batch * static_cast<std::size_t>(settings.window);
+  // Open loop: calls are due at fixed times; latency counts from when a call
+  // was due, so a slow system is not excused by sending less.
+  const auto interval = settings.rate > 0 ? std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                                                static_cast<double>(ops_per_call) * settings.connections / settings.rate))
+                                          : Clock::duration::zero();
+  std::unordered_map<std::uint64_t, CommandResult> originals;  // tally: first result by command id
+  std::vector<Op> ops;
+  std::vector<Outcome> outcomes;
+  Clock::time_point due = start;
+  while (true) {
+    const Clock::time_point now = Clock::now();
+    if (now >= end) break;
+    if (settings.rate > 0) {
+      if (due > now) std::this_thread::sleep_until(due);  // pacing the open loop, not synchronization
+    } else {
+      due = now;
+    }
+    ops.clear();
+    for (std::size_t index = 0; index < ops_per_call; ++index) ops.push_back(source.Next());
+    driver->Execute(ops, &outcomes);
+    report->latencies_us.push_back(static_cast<std::uint32_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - due).count()));
+    due += interval;
+    std::uint64_t answered = 0;
+    for (std::size_t index = 0; index < ops.size(); ++index) {
+      const Op& op = ops[index];
+      const Outcome& outcome = outcomes[index];
+      if (!outcome.error.empty()) {
+        report->errors["failed: " + outcome.error.substr(0, 80)] += 1;
+        continue;
+      }
+      if (op.kind == OpKind::kBalance) {
+        ++report->queries;
+        continue;
+      }
+      ++report->events;
+      ++answered;
+      if (settings.target.system == "tally") {
+        auto [original, fresh] = originals.try_emplace(op.id.low, outcome.result);
+        if (!fresh && original->second != outcome.result) ++report->retry_mismatches;
+        if (outcome.result.code != ResultCode::kOk) report->errors[std::string(ResultCodeName(outcome.result.code))] += 1;
+      } else if (outcome.rejected) {
+        report->errors["insufficient_points"] += 1;
+      } else if (outcome.duplicate) {
+        report->errors["duplicate (retry)"] += 1;
+      }
+      if (outcome.applied) report->expected[op.member] += DeltaOf(op);
+    }
+    progress->fetch_add(answered, std::memory_order_relaxed);
+  }
+}
+
+std::uint32_t Percentile(std::vector<std::uint32_t>& values, double fraction) {
+  if (values.empty()) return 0;
+  const auto index = static_cast<std::size_t>(fraction * static_cast<double>(values.size() - 1));
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(index), values.end());
+  return values[index];
+}
+
+std::string JsonEscape(const std::string& text) {
+  std::string escaped;
+  for (char c : text) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) escaped += c;
+  }
+  return escaped;
+}
+
+int Run(const Settings& settings) {
+  if (settings.target.system == "postgres") {
+    if (Status status = PreparePostgres(settings.target); !status.ok()) Usage(status.ToString());
+  } else if (settings.target.system == "redis") {
+    if (Status status = PrepareRedis(settings.target); !status.ok()) Usage(status.ToString());
+  }
+  std::vector<ThreadReport> reports(static_cast<std::size_t>(settings.connections));
+  std::atomic<std::uint64_t> progress{0};
+  std::atomic<bool> finished{false};
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point end = start + std::chrono::seconds(settings.duration_seconds);
+  std::vector<std::thread> threads;
+  for (int thread = 0; thread < settings.connections; ++thread) {
+    threads.emplace_back(Generate, std::cref(settings), thread, start, end, &progress,
+                         &reports[static_cast<std::size_t>(thread)]);
+  }
+  std::thread monitor([&] {
+    std::uint64_t last = 0;
+    for (int second = 1; !finished.load(); ++second) {
+      std::this_thread::sleep_until(start + std::chrono::seconds(second));  // a progress display, not synchronization
+      const std::uint64_t now = progress.load();
+      std::fprintf(stderr, "\r[%3ds] %10" PRIu64 " events  %10" PRIu64 " events/s   ", second, now, now - last);
+      last = now;
+    }
+    std::fprintf(stderr, "\n");
+  });
+  for (std::thread& thread : threads) thread.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  finished = true;
+  monitor.join();
+
+  ThreadReport total;
+  std::unordered_map<std::uint64_t, std::int64_t> expected;
+  for (ThreadReport& report : reports) {
+    total.events += report.events;
+    total.queries += report.queries;
+    total.retry_mismatches += report.retry_mismatches;
+    for (const auto& [name, count] : report.errors) total.errors[name] += count;
+    for (const auto& [member, delta] : report.expected) expected[member] += delta;
+    total.latencies_us.insert(total.latencies_us.end(), report.latencies_us.begin(), report.latencies_us.end());
+  }
+
+  // The exactness check: every touched member's balance, read back.
+  std::string check = "ok";
+  std::uint64_t mismatches = 0;
+  std::vector<std::uint64_t> members;
+  for (const auto& [member, delta] : expected) members.push_back(member);
+  std::sort(members.begin(), members.end());
+  std::string error;
+  std::unique_ptr<Driver> reader = MakeDriver(settings.target, &error);
+  std::vector<std::int64_t> balances;
+  if (!reader) {
+    check = "cannot read balances back: " + error;
+  } else if (Status status = reader->ReadBalances(members, &balances); !status.ok()) {
+    check = "cannot read balances back: " + status.ToString();
+  } else {
+    for (std::size_t index = 0; index < members.size(); ++index) {
+      if (balances[index] != expected[members[index]]) {
+        if (mismatches++ == 0) {
+          check = "member " + std::to_string(members[index]) + " has " + std::to_string(balances[index]) +
+                  ", expected " + std::to_string(expected[members[index]]);
+        }
+      }
+    }
+  }
+  for (const auto& [name, count] : total.errors) {
+    if (name.starts_with("failed") || name.starts_with("connect")) check = "operations failed: " + name;
+  }
+  if (total.retry_mismatches != 0) check = "retries returned a result other than the original";
+  const bool exact = check == "ok";
+
+  const double events_per_second = static_cast<double>(total.events) / seconds;
+  const std::uint32_t p50 = Percentile(total.latencies_us, 0.50);
+  const std::uint32_t p90 = Percentile(total.latencies_us, 0.90);
+  const std::uint32_t p99 = Percentile(total.latencies_us, 0.99);
+  const std::uint32_t p999 = Percentile(total.latencies_us, 0.999);
+  const std::uint32_t max = total.latencies_us.empty() ? 0 : *std::max_element(total.latencies_us.begin(), total.latencies_us.end());
+
+  std::printf("%s: %d connections, window %d, batch %zu, %s loop: %.0f events/s (%" PRIu64 " events, %" PRIu64
+              " balance reads in %.1f s)\n",
+              settings.target.system.c_str(), settings.connections, settings.window, settings.target.batch,
+              settings.rate > 0 ? "open" : "closed", events_per_second, total.events, total.queries, seconds);
+  std::printf("call latency us: p50 %u  p90 %u  p99 %u  p99.9 %u  max %u\n", p50, p90, p99, p999, max);
+  for (const auto& [name, count] : total.errors) std::printf("  %-28s %" PRIu64 "\n", name.c_str(), count);
+  std::printf("exactness: %s (%zu members read back, %" PRIu64 " differ)\n", exact ? "PASSED" : "FAILED",
+              members.size(), mismatches);
+  if (!exact) std::printf("  %s\n", check.c_str());
+  if (settings.json) {
+    std::printf("{\"system\":\"%s\",\"connections\":%d,\"window\":%d,\"batch\":%zu,\"rate\":%.0f,"
+                "\"events_per_second\":%.0f,\"events\":%" PRIu64 ",\"seconds\":%.3f,"
+                "\"latency_us\":{\"p50\":%u,\"p90\":%u,\"p99\":%u,\"p999\":%u,\"max\":%u},\"errors\":{",
+                settings.target.system.c_str(), settings.connections, settings.window, settings.target.batch,
+                settings.rate, events_per_second, total.events, seconds, p50, p90, p99, p999, max);
+    bool first = true;
+    for (const auto& [name, count] : total.errors) {
+      std::printf("%s\"%s\":%" PRIu64, first ? "" : ",", JsonEscape(name).c_str(), count);
+      first = false;
+    }
+    std::printf("},\"exact\":%s,\"check\":\"%s\"}\n", exact ? "true" : "false", JsonEscape(check).c_str());
+  }
+  return exact ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace tally::bench
+
+int main(int argc, char** argv) { return tally::bench::Run(tally::bench::Parse(argc, argv)); }

@@ -1,0 +1,117 @@
+#include <future>
+
+#include "driver.h"
+#include "tally/client.h"
+
+namespace tally::bench {
+namespace {
+
+Command ToCommand(const Op& op, std::uint32_t chain) {
+  Command command;
+  command.id = op.id;
+  command.chain = chain;
+  command.member = op.member;
+  command.points = op.points;
+  switch (op.kind) {
+    case OpKind::kEarn: command.kind = CommandKind::kEarn; break;
+    case OpKind::kRedeem: command.kind = CommandKind::kRedeem; break;
+    case OpKind::kReverse:
+      command.kind = CommandKind::kReverse;
+      command.target = op.target;
+      break;
+    case OpKind::kBalance: break;
+  }
+  return command;
+}
+
+class TallyDriver final : public Driver {
+ public:
+  TallyDriver(std::unique_ptr<Client> client, std::size_t batch, std::uint32_t chain)
+      : client_(std::move(client)), batch_(batch), chain_(chain) {}
+
+  void Execute(std::span<const Op> ops, std::vector<Outcome>* outcomes) override {
+    outcomes->assign(ops.size(), Outcome{});
+    // Commands go in apply requests of up to batch_ commands, balance reads as
+    // queries; everything is in flight at once, then collected.
+    std::vector<std::pair<std::vector<std::size_t>, std::future<Result<std::vector<CommandResult>>>>> applies;
+    std::vector<std::pair<std::size_t, std::future<Result<tally::Balance>>>> reads;
+    std::vector<Command> commands;
+    std::vector<std::size_t> indexes;
+    auto flush = [&] {
+      if (commands.empty()) return;
+      applies.emplace_back(std::move(indexes), client_->ApplyAsync(std::move(commands)));
+      commands.clear();
+      indexes.clear();
+    };
+    for (std::size_t index = 0; index < ops.size(); ++index) {
+      if (ops[index].kind == OpKind::kBalance) {
+        reads.emplace_back(index, client_->GetBalanceAsync({chain_, ops[index].member}));
+        continue;
+      }
+      commands.push_back(ToCommand(ops[index], chain_));
+      indexes.push_back(index);
+      if (commands.size() == batch_) flush();
+    }
+    flush();
+    for (auto& [batch_indexes, future] : applies) {
+      auto results = future.get();
+      for (std::size_t position = 0; position < batch_indexes.size(); ++position) {
+        const std::size_t index = batch_indexes[position];
+        Outcome& outcome = (*outcomes)[index];
+        if (!results.ok()) {
+          outcome.error = results.status().ToString();
+          continue;
+        }
+        outcome.result = (*results)[position];
+        outcome.rejected = outcome.result.code != ResultCode::kOk;
+        outcome.applied = !outcome.rejected && !ops[index].retry;
+        outcome.duplicate = ops[index].retry;
+      }
+    }
+    for (auto& [index, future] : reads) {
+      auto balance = future.get();
+      if (!balance.ok()) (*outcomes)[index].error = balance.status().ToString();
+    }
+  }
+
+  Status ReadBalances(std::span<const std::uint64_t> members, std::vector<std::int64_t>* balances) override {
+    balances->clear();
+    constexpr std::size_t kWindow = 256;
+    for (std::size_t first = 0; first < members.size(); first += kWindow) {
+      std::vector<std::future<Result<tally::Balance>>> futures;
+      for (std::size_t index = first; index < std::min(members.size(), first + kWindow); ++index) {
+        futures.push_back(client_->GetBalanceAsync({chain_, members[index]}));
+      }
+      for (auto& future : futures) {
+        auto balance = future.get();
+        if (!balance.ok()) return balance.status();
+        balances->push_back(balance->points);
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::unique_ptr<Client> client_;
+  std::size_t batch_;
+  std::uint32_t chain_;
+};
+
+}  // namespace
+
+std::unique_ptr<Driver> MakeTallyDriver(const Target& target, std::string* error) {
+  ClientOptions options;
+  const std::size_t colon = target.address.rfind(':');
+  options.host = target.address.substr(0, colon);
+  options.port = static_cast<std::uint16_t>(std::stoul(target.address.substr(colon + 1)));
+  options.call_timeout = std::chrono::seconds(30);
+  options.client_name = "tally-bench";
+  auto client = Client::Connect(options);
+  if (!client.ok()) {
+    *error = client.status().ToString();
+    return nullptr;
+  }
+  return std::make_unique<TallyDriver>(std::move(client.value()), std::max<std::size_t>(1, target.batch), target.chain);
+}
+
+}  // namespace tally::bench

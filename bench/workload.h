@@ -1,0 +1,127 @@
+// The workload every system in the bench runs: which member, which operation,
+// how many points, and which commands are deliberate retries. Deterministic
+// for a seed, so tally and its peers get the same operations.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "tally/types.h"
+
+namespace tally::bench {
+
+enum class OpKind { kEarn, kRedeem, kBalance, kReverse };
+
+struct Mix {
+  int earn = 70;
+  int redeem = 15;
+  int balance = 10;
+  int reverse = 5;
+  int total() const { return earn + redeem + balance + reverse; }
+};
+
+struct Op {
+  OpKind kind = OpKind::kEarn;
+  std::uint64_t member = 0;
+  std::int64_t points = 0;
+  CommandId id;      // earn, redeem, reverse
+  CommandId target;  // reverse: an earlier earn of the same member
+  bool retry = false;
+};
+
+// Draws members uniformly or by Zipf (exponent `skew` > 0) over 1..members,
+// from a precomputed table so drawing is cheap.
+class MemberDraw {
+ public:
+  MemberDraw(std::uint64_t members, double skew, std::uint64_t seed) : members_(members), random_(seed) {
+    if (skew <= 0) return;
+    cdf_.resize(members);
+    double sum = 0;
+    for (std::uint64_t rank = 0; rank < members; ++rank) cdf_[rank] = (sum += 1.0 / std::pow(rank + 1.0, skew));
+    for (double& value : cdf_) value /= sum;
+  }
+
+  std::uint64_t Next() {
+    if (cdf_.empty()) return std::uniform_int_distribution<std::uint64_t>(1, members_)(random_);
+    const double draw = std::uniform_real_distribution<double>(0, 1)(random_);
+    const auto rank = static_cast<std::uint64_t>(std::lower_bound(cdf_.begin(), cdf_.end(), draw) - cdf_.begin());
+    return (rank * 0x9e3779b97f4a7c15ULL) % members_ + 1;  // hot members are not neighbours
+  }
+
+  std::mt19937_64& random() { return random_; }
+
+ private:
+  std::uint64_t members_;
+  std::mt19937_64 random_;
+  std::vector<double> cdf_;
+};
+
+// The operations of one generator thread.
+class OpSource {
+ public:
+  OpSource(std::uint64_t members, double skew, Mix mix, double retry_share, std::uint64_t thread, std::uint64_t run)
+      : draw_(members, skew, thread * 1'000'003 + run), mix_(mix), retry_share_(retry_share),
+        id_high_((run << 16) ^ thread) {}
+
+  Op Next() {
+    std::mt19937_64& random = draw_.random();
+    if (!issued_.empty() && std::uniform_real_distribution<double>(0, 1)(random) < retry_share_) {
+      Op retry = issued_[std::uniform_int_distribution<std::size_t>(0, issued_.size() - 1)(random)];
+      retry.retry = true;
+      return retry;
+    }
+    Op op;
+    op.member = draw_.Next();
+    const int roll = std::uniform_int_distribution<int>(0, mix_.total() - 1)(random);
+    op.kind = roll < mix_.earn                               ? OpKind::kEarn
+              : roll < mix_.earn + mix_.redeem                ? OpKind::kRedeem
+              : roll < mix_.earn + mix_.redeem + mix_.balance ? OpKind::kBalance
+                                                              : OpKind::kReverse;
+    op.points = std::uniform_int_distribution<std::int64_t>(1, 100)(random);
+    if (op.kind == OpKind::kReverse) {
+      if (earns_.empty()) {
+        op.kind = OpKind::kEarn;
+      } else {
+        const Op& earn = earns_[std::uniform_int_distribution<std::size_t>(0, earns_.size() - 1)(random)];
+        op.member = earn.member;
+        op.target = earn.id;
+        op.points = std::max<std::int64_t>(1, earn.points / 4);
+      }
+    }
+    if (op.kind == OpKind::kBalance) return op;
+    op.id = CommandId{id_high_, ++next_id_};
+    Remember(op);
+    return op;
+  }
+
+ private:
+  static constexpr std::size_t kRememberedMax = 4096;
+
+  // Keeps the newest kRememberedMax commands as retry candidates, and the
+  // newest earns as reversal targets.
+  void Remember(const Op& op) {
+    Keep(&issued_, op);
+    if (op.kind == OpKind::kEarn) Keep(&earns_, op);
+  }
+
+  void Keep(std::vector<Op>* ring, const Op& op) const {
+    if (ring->size() < kRememberedMax) {
+      ring->push_back(op);
+    } else {
+      (*ring)[next_id_ % kRememberedMax] = op;
+    }
+  }
+
+  MemberDraw draw_;
+  Mix mix_;
+  double retry_share_;
+  std::uint64_t id_high_;
+  std::uint64_t next_id_ = 0;
+  std::vector<Op> issued_;  // candidates for deliberate retries
+  std::vector<Op> earns_;   // candidates for reversal
+};
+
+}  // namespace tally::bench
