@@ -76,17 +76,18 @@ class TallyDriver final : public Driver {
 
   Status ReadBalances(std::span<const std::uint64_t> members, std::vector<std::int64_t>* balances) override {
     balances->clear();
-    constexpr std::size_t kWindow = 256;
-    for (std::size_t first = 0; first < members.size(); first += kWindow) {
-      std::vector<std::future<Result<tally::Balance>>> futures;
-      for (std::size_t index = first; index < std::min(members.size(), first + kWindow); ++index) {
-        futures.push_back(client_->GetBalanceAsync({chain_, members[index]}));
+    std::vector<std::future<Result<std::vector<tally::Balance>>>> futures;  // pipelined
+    for (std::size_t first = 0; first < members.size(); first += kBalanceMembersMax) {
+      std::vector<MemberKey> keys;
+      for (std::size_t index = first; index < std::min(members.size(), first + kBalanceMembersMax); ++index) {
+        keys.push_back({chain_, members[index]});
       }
-      for (auto& future : futures) {
-        auto balance = future.get();
-        if (!balance.ok()) return balance.status();
-        balances->push_back(balance->points);
-      }
+      futures.push_back(client_->GetBalancesAsync(std::move(keys)));
+    }
+    for (auto& future : futures) {
+      auto read = future.get();
+      if (!read.ok()) return read.status();
+      for (const tally::Balance& balance : *read) balances->push_back(balance.points);
     }
     return Status::Ok();
   }

@@ -25,15 +25,17 @@ constexpr std::chrono::milliseconds kDeadlineCheckIntervalMax{20};
 
 struct CallReply {
   std::vector<CommandResult> results;  // apply
-  std::string body;                    // queries
+  std::vector<Balance> balances;       // balance
+  std::string body;                    // other queries
 };
 
 // One caller's request. Finished exactly once: by its answer, an error, or
 // its deadline, whichever comes first; later answers are ignored.
 struct Call {
   Operation operation = Operation::kApply;
-  std::vector<Command> commands;  // apply
-  std::string body;               // queries: the encoded request body
+  std::vector<Command> commands;   // apply
+  std::vector<MemberKey> members;  // balance
+  std::string body;                // other queries: the encoded request body
   Clock::time_point deadline;
   bool finished = false;          // I/O thread only
   std::promise<Result<CallReply>> promise;
@@ -241,18 +243,34 @@ class Client::Core {
       return true;
     }
     if (header.operation != answered.operation) return false;
-    if (answered.operation != Operation::kApply) {
-      answered.calls.front()->Finish(CallReply{{}, body});
-      return true;
+    if (answered.operation == Operation::kApply) {
+      std::vector<CommandResult> results;
+      if (!wire::DecodeApplyResponse(body, &results).ok()) return false;
+      return Distribute(answered.calls, results, &Call::commands, &CallReply::results);
     }
-    std::vector<CommandResult> results;
+    if (answered.operation == Operation::kBalance) {
+      std::vector<Balance> balances;
+      if (!wire::DecodeBalanceResponse(body, &balances).ok()) return false;
+      return Distribute(answered.calls, balances, &Call::members, &CallReply::balances);
+    }
+    answered.calls.front()->Finish(CallReply{{}, {}, body});
+    return true;
+  }
+
+  // Hands each packed call its slice of `answers`, one per item of the call;
+  // false when the counts do not add up.
+  template <typename Answer, typename Item>
+  static bool Distribute(const std::vector<CallPtr>& calls, const std::vector<Answer>& answers,
+                         std::vector<Item> Call::*items, std::vector<Answer> CallReply::*slot) {
     std::size_t expected = 0;
-    for (const CallPtr& call : answered.calls) expected += call->commands.size();
-    if (!wire::DecodeApplyResponse(body, &results).ok() || results.size() != expected) return false;
-    auto next = results.begin();
-    for (const CallPtr& call : answered.calls) {
-      const auto end = next + static_cast<std::ptrdiff_t>(call->commands.size());
-      call->Finish(CallReply{std::vector<CommandResult>(next, end), {}});
+    for (const CallPtr& call : calls) expected += ((*call).*items).size();
+    if (answers.size() != expected) return false;
+    auto next = answers.begin();
+    for (const CallPtr& call : calls) {
+      const auto end = next + static_cast<std::ptrdiff_t>(((*call).*items).size());
+      CallReply reply;
+      reply.*slot = std::vector<Answer>(next, end);
+      call->Finish(std::move(reply));
       next = end;
     }
     return true;
@@ -277,30 +295,40 @@ class Client::Core {
     Disconnect();
   }
 
-  // Moves the front of pending_ into one request: a query alone, or as many
-  // whole apply calls as fit in batch_commands_max.
+  // Moves the front of pending_ into one request: as many whole apply calls
+  // as fit in batch_commands_max, as many whole balance calls as fit in
+  // kBalanceMembersMax, or one other query.
   void PackRequest(std::string* frames) {
     const std::uint64_t request_id = ++next_request_id_;
     InFlight request{pending_.front()->operation, {}};
     std::string body;
-    if (request.operation != Operation::kApply) {
+    if (request.operation == Operation::kApply) {
+      body = wire::EncodeApplyRequest(Pack(&Call::commands, options_.batch_commands_max, &request.calls));
+    } else if (request.operation == Operation::kBalance) {
+      body = wire::EncodeBalanceRequest(Pack(&Call::members, kBalanceMembersMax, &request.calls));
+    } else {
       body = pending_.front()->body;
       request.calls.push_back(pending_.front());
       pending_.pop_front();
-    } else {
-      std::vector<Command> commands;
-      while (!pending_.empty() && pending_.front()->operation == Operation::kApply &&
-             (commands.empty() ||
-              commands.size() + pending_.front()->commands.size() <= options_.batch_commands_max)) {
-        const CallPtr& call = pending_.front();
-        commands.insert(commands.end(), call->commands.begin(), call->commands.end());
-        request.calls.push_back(call);
-        pending_.pop_front();
-      }
-      body = wire::EncodeApplyRequest(commands);
     }
     wire::AppendFrame(request.operation, 0, request_id, body, frames);
     in_flight_.emplace(request_id, std::move(request));
+  }
+
+  // Takes consecutive calls of the front call's operation from pending_ while
+  // their items fit in `limit` (the first always goes), and returns the items.
+  template <typename Item>
+  std::vector<Item> Pack(std::vector<Item> Call::*items, std::size_t limit, std::vector<CallPtr>* calls) {
+    const Operation operation = pending_.front()->operation;
+    std::vector<Item> packed;
+    while (!pending_.empty() && pending_.front()->operation == operation &&
+           (packed.empty() || packed.size() + ((*pending_.front()).*items).size() <= limit)) {
+      const CallPtr& call = pending_.front();
+      packed.insert(packed.end(), ((*call).*items).begin(), ((*call).*items).end());
+      calls->push_back(call);
+      pending_.pop_front();
+    }
+    return packed;
   }
 
   void TakeIncoming() {
@@ -419,14 +447,31 @@ std::future<Result<CommandResult>> Client::SubmitAsync(const Command& command) {
 
 Result<CommandResult> Client::Submit(const Command& command) { return SubmitAsync(command).get(); }
 
+std::future<Result<std::vector<Balance>>> Client::GetBalancesAsync(std::vector<MemberKey> members) {
+  if (members.empty() || members.size() > kBalanceMembersMax) {
+    return Refused<std::vector<Balance>>(
+        Status::InvalidArgument("a balance request names 1 to " + std::to_string(kBalanceMembersMax) + " members"));
+  }
+  // Checked here: calls are packed together, and one bad member would fail them all.
+  for (const MemberKey& member : members) {
+    if (member.chain == 0) return Refused<std::vector<Balance>>(Status::InvalidArgument("chain 0 is not a chain"));
+  }
+  auto call = std::make_shared<struct Call>();
+  call->operation = Operation::kBalance;
+  call->members = std::move(members);
+  return core_->Call<std::vector<Balance>>(call, [](const CallReply& reply) { return reply.balances; });
+}
+
+Result<std::vector<Balance>> Client::GetBalances(std::span<const MemberKey> members) {
+  return GetBalancesAsync(std::vector<MemberKey>(members.begin(), members.end())).get();
+}
+
 std::future<Result<Balance>> Client::GetBalanceAsync(MemberKey member) {
-  return core_->Call<Balance>(QueryCall(Operation::kBalance, wire::EncodeBalanceRequest(member)),
-                              [](const CallReply& reply) -> Result<Balance> {
-                                Balance balance;
-                                Status status = wire::DecodeBalanceResponse(reply.body, &balance);
-                                if (!status.ok()) return status;
-                                return balance;
-                              });
+  if (member.chain == 0) return Refused<Balance>(Status::InvalidArgument("chain 0 is not a chain"));
+  auto call = std::make_shared<struct Call>();
+  call->operation = Operation::kBalance;
+  call->members = {member};
+  return core_->Call<Balance>(call, [](const CallReply& reply) { return reply.balances.front(); });
 }
 
 Result<Balance> Client::GetBalance(MemberKey member) { return GetBalanceAsync(member).get(); }

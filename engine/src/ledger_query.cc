@@ -44,6 +44,24 @@ Result<Balance> Ledger::GetBalance(MemberKey member) const {
   return Balance{state->balance, state->last_sequence};
 }
 
+Result<std::vector<Balance>> Ledger::GetBalances(std::span<const MemberKey> members) const {
+  if (members.empty() || members.size() > kBalanceMembersMax) {
+    return Status::InvalidArgument("a balance request names 1 to " + std::to_string(kBalanceMembersMax) + " members");
+  }
+  for (const MemberKey& member : members) {
+    if (member.chain == 0) return Status::InvalidArgument("chain 0 is not a chain");
+  }
+  std::shared_lock lock(impl_->state_mutex);
+  if (!impl_->failure.ok()) return impl_->failure;
+  std::vector<Balance> balances;
+  balances.reserve(members.size());
+  for (const MemberKey& member : members) {
+    const internal::MemberState* state = impl_->members.Find(member);
+    balances.push_back(state == nullptr ? Balance{} : Balance{state->balance, state->last_sequence});
+  }
+  return balances;
+}
+
 Result<HistoryPage> Ledger::History(MemberKey member, std::string_view cursor, std::size_t limit) const {
   if (member.chain == 0) return Status::InvalidArgument("chain 0 is not a chain");
   if (limit == 0 || limit > kHistoryPageEntriesMax) {

@@ -11,6 +11,8 @@
 //              | reserved u64                                        (96 bytes)
 //   result  := code u8 | reserved u8[7] | sequence u64 | timestamp_us u64
 //              | balance i64                                         (32 bytes)
+//   member_key := chain u32 | reserved u32 | member u64              (16 bytes)
+//   balance    := points i64 | last_sequence u64                     (16 bytes)
 //
 // Little-endian throughout; every reserved byte must be zero; a body must be
 // consumed exactly.
@@ -286,33 +288,63 @@ Status DecodeApplyResponse(std::string_view body, std::vector<CommandResult>* re
   return reader.Finish() ? Status::Ok() : Malformed("apply response");
 }
 
-std::string EncodeBalanceRequest(MemberKey member) {
+std::string EncodeBalanceRequest(const std::vector<MemberKey>& members) {
+  TALLY_ASSERT(!members.empty() && members.size() <= kBalanceMembersMax);
   std::string body;
-  PutFixed32(&body, member.chain);
+  PutFixed32(&body, static_cast<std::uint32_t>(members.size()));
   PutZeros(&body, 4);
-  PutFixed64(&body, member.member);
+  for (const MemberKey& member : members) {
+    PutFixed32(&body, member.chain);
+    PutZeros(&body, 4);
+    PutFixed64(&body, member.member);
+  }
   return body;
 }
 
-Status DecodeBalanceRequest(std::string_view body, MemberKey* member) {
+Status DecodeBalanceRequest(std::string_view body, std::vector<MemberKey>* members) {
   BodyReader reader(body);
-  member->chain = reader.U32();
+  const std::uint32_t count = reader.U32();
   reader.Reserved(4);
-  member->member = reader.U64();
+  if (count == 0 || count > kBalanceMembersMax || reader.remaining() != std::size_t{count} * kMemberKeyBytes) {
+    return Malformed("balance request: 1 to " + std::to_string(kBalanceMembersMax) + " members of 16 bytes");
+  }
+  members->clear();
+  for (std::uint32_t index = 0; index < count; ++index) {
+    MemberKey member;
+    member.chain = reader.U32();
+    reader.Reserved(4);
+    member.member = reader.U64();
+    members->push_back(member);
+  }
   return reader.Finish() ? Status::Ok() : Malformed("balance request");
 }
 
-std::string EncodeBalanceResponse(const Balance& balance) {
+std::string EncodeBalanceResponse(const std::vector<Balance>& balances) {
+  TALLY_ASSERT(balances.size() <= kBalanceMembersMax);
   std::string body;
-  PutFixed64(&body, static_cast<std::uint64_t>(balance.points));
-  PutFixed64(&body, balance.last_sequence);
+  PutFixed32(&body, static_cast<std::uint32_t>(balances.size()));
+  PutZeros(&body, 4);
+  for (const Balance& balance : balances) {
+    PutFixed64(&body, static_cast<std::uint64_t>(balance.points));
+    PutFixed64(&body, balance.last_sequence);
+  }
   return body;
 }
 
-Status DecodeBalanceResponse(std::string_view body, Balance* balance) {
+Status DecodeBalanceResponse(std::string_view body, std::vector<Balance>* balances) {
   BodyReader reader(body);
-  balance->points = reader.I64();
-  balance->last_sequence = reader.U64();
+  const std::uint32_t count = reader.U32();
+  reader.Reserved(4);
+  if (count > kBalanceMembersMax || reader.remaining() != std::size_t{count} * kBalanceBytes) {
+    return Malformed("balance response");
+  }
+  balances->clear();
+  for (std::uint32_t index = 0; index < count; ++index) {
+    Balance balance;
+    balance.points = reader.I64();
+    balance.last_sequence = reader.U64();
+    balances->push_back(balance);
+  }
   return reader.Finish() ? Status::Ok() : Malformed("balance response");
 }
 

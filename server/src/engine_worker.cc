@@ -103,10 +103,10 @@ void EngineWorker::ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size
 }
 
 Reply EngineWorker::Query(const Request& request) {
-  if (const auto* member = std::get_if<MemberKey>(&request)) {
-    auto balance = ledger_.GetBalance(*member);
-    if (!balance.ok()) return StatusError(balance.status());
-    return Reply{wire::Operation::kBalance, wire::EncodeBalanceResponse(*balance)};
+  if (const auto* members = std::get_if<std::vector<MemberKey>>(&request)) {
+    auto balances = ledger_.GetBalances(*members);
+    if (!balances.ok()) return StatusError(balances.status());
+    return Reply{wire::Operation::kBalance, wire::EncodeBalanceResponse(*balances)};
   }
   if (const auto* history = std::get_if<wire::HistoryRequest>(&request)) {
     auto page = ledger_.History(history->member, history->cursor, history->limit);

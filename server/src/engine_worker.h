@@ -27,7 +27,8 @@
 namespace tally::server {
 
 struct StatusRequest {};
-using Request = std::variant<std::vector<Command>, MemberKey, wire::HistoryRequest, wire::FindRequest, StatusRequest>;
+using Request = std::variant<std::vector<Command>, std::vector<MemberKey>, wire::HistoryRequest, wire::FindRequest,
+                             StatusRequest>;
 
 struct Reply {
   wire::Operation operation = wire::Operation::kError;  // the response's operation, or kError

@@ -144,9 +144,9 @@ bool Session::Handle(const wire::Header& header, std::string_view body) {
       break;
     }
     case Operation::kBalance: {
-      MemberKey member;
-      decoded = wire::DecodeBalanceRequest(body, &member);
-      request = member;
+      std::vector<MemberKey> members;
+      decoded = wire::DecodeBalanceRequest(body, &members);
+      request = std::move(members);
       break;
     }
     case Operation::kHistory: {

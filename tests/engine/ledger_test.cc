@@ -63,6 +63,21 @@ TEST_F(LedgerTest, EarnAddsPointsAndAssignsSequenceAndTime) {
   EXPECT_EQ(ledger_->GetBalance({1, 42})->last_sequence, 2u);
 }
 
+TEST_F(LedgerTest, GetBalancesReadsManyMembersAtOnce) {
+  Apply(Earn(1, 1, 42, 100));
+  Apply(Earn(2, 1, 43, 7));
+  std::vector<MemberKey> members = {{1, 43}, {1, 42}, {1, 44}};
+  auto balances = ledger_->GetBalances(members);
+  ASSERT_TRUE(balances.ok());
+  ASSERT_EQ(balances->size(), 3u);
+  EXPECT_EQ((*balances)[0].points, 7);
+  EXPECT_EQ((*balances)[1].points, 100);
+  EXPECT_EQ((*balances)[2].points, 0);
+  EXPECT_EQ(ledger_->GetBalances({}).status().code(), Status::Code::kInvalidArgument);
+  members.push_back({0, 1});
+  EXPECT_EQ(ledger_->GetBalances(members).status().code(), Status::Code::kInvalidArgument);
+}
+
 TEST_F(LedgerTest, UnknownMemberHasZeroBalanceAndNoEvents) {
   auto balance = ledger_->GetBalance({1, 999});
   ASSERT_TRUE(balance.ok());

@@ -104,13 +104,19 @@ TEST(WireCodec, ApplyRoundTripsAndRejectsBadCounts) {
 }
 
 TEST(WireCodec, QueriesRoundTrip) {
-  MemberKey member;
-  ASSERT_TRUE(DecodeBalanceRequest(EncodeBalanceRequest({3, 99}), &member).ok());
-  EXPECT_EQ(member, (MemberKey{3, 99}));
-  Balance balance;
-  ASSERT_TRUE(DecodeBalanceResponse(EncodeBalanceResponse({-1, 12}), &balance).ok());
-  EXPECT_EQ(balance.points, -1);
-  EXPECT_EQ(balance.last_sequence, 12u);
+  std::vector<MemberKey> members;
+  ASSERT_TRUE(DecodeBalanceRequest(EncodeBalanceRequest({{3, 99}, {4, 100}}), &members).ok());
+  EXPECT_EQ(members, (std::vector<MemberKey>{{3, 99}, {4, 100}}));
+  std::string too_many = EncodeBalanceRequest({{3, 99}});
+  internal::StoreFixed32(too_many.data(), kBalanceMembersMax + 1);
+  EXPECT_FALSE(DecodeBalanceRequest(too_many, &members).ok());
+  EXPECT_FALSE(DecodeBalanceRequest(EncodeBalanceRequest({{3, 99}}).substr(0, 8), &members).ok()) << "no members";
+  std::vector<Balance> balances;
+  ASSERT_TRUE(DecodeBalanceResponse(EncodeBalanceResponse({{-1, 12}, {5, 6}}), &balances).ok());
+  ASSERT_EQ(balances.size(), 2u);
+  EXPECT_EQ(balances[0].points, -1);
+  EXPECT_EQ(balances[0].last_sequence, 12u);
+  EXPECT_EQ(balances[1].points, 5);
 
   HistoryRequest history{{3, 99}, 50, "00000000000000020000000000000003"};
   HistoryRequest decoded_history;
@@ -177,14 +183,14 @@ TEST(WireCodec, RandomBodiesNeverCrashTheDecoders) {
     HelloRequest hello;
     HistoryRequest history;
     HistoryPage page;
-    MemberKey member;
+    std::vector<MemberKey> members;
     Header header;
     (void)DecodeApplyRequest(body, &commands);
     (void)DecodeApplyResponse(body, &results);
     (void)DecodeHelloRequest(body, &hello);
     (void)DecodeHistoryRequest(body, &history);
     (void)DecodeHistoryResponse(body, &page);
-    (void)DecodeBalanceRequest(body, &member);
+    (void)DecodeBalanceRequest(body, &members);
     (void)DecodeHeader(body.substr(0, std::min<std::size_t>(body.size(), kHeaderBytes)), &header);
   }
   SUCCEED();

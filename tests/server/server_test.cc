@@ -148,6 +148,14 @@ TEST_F(ServerTest, EveryOperationEndToEnd) {
   EXPECT_EQ(balance->points, 100);
   EXPECT_EQ(balance->last_sequence, 4u);
 
+  std::vector<MemberKey> members = {{1, 42}, {1, 43}, {2, 42}};
+  auto balances = client->GetBalances(members);
+  ASSERT_TRUE(balances.ok()) << balances.status().ToString();
+  ASSERT_EQ(balances->size(), 3u);
+  EXPECT_EQ((*balances)[0].points, 100);
+  EXPECT_EQ((*balances)[1].last_sequence, 0u) << "a member with no events";
+  EXPECT_EQ(client->GetBalance({0, 42}).status().code(), Status::Code::kInvalidArgument);
+
   auto page = client->History({1, 42}, "", 2);
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->entries.size(), 2u);
@@ -197,8 +205,11 @@ TEST_F(ServerTest, ConcurrentPipelinedClientsGetExactBalances) {
   }
   for (std::thread& thread : threads) thread.join();
   EXPECT_EQ(failures.load(), 0);
+  // Balance reads from many callers, coalesced into shared requests.
+  std::vector<std::future<Result<Balance>>> reads;
+  for (std::uint64_t member = 0; member < kMembers; ++member) reads.push_back(shared->GetBalanceAsync({7, member}));
   std::int64_t total = 0;
-  for (std::uint64_t member = 0; member < kMembers; ++member) total += shared->GetBalance({7, member})->points;
+  for (auto& read : reads) total += read.get()->points;
   EXPECT_EQ(total, std::int64_t{kThreads} * kCommandsPerThread * 3);
   EXPECT_EQ(shared->GetStatus()->last_sequence, std::uint64_t{kThreads} * kCommandsPerThread);
 }

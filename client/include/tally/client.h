@@ -72,8 +72,11 @@ class Client {
   Result<CommandResult> Submit(const Command& command);
   std::future<Result<CommandResult>> SubmitAsync(const Command& command);
 
+  // Balance reads from many threads are coalesced into shared requests too.
   Result<Balance> GetBalance(MemberKey member);
   std::future<Result<Balance>> GetBalanceAsync(MemberKey member);
+  Result<std::vector<Balance>> GetBalances(std::span<const MemberKey> members);  // 1..kBalanceMembersMax
+  std::future<Result<std::vector<Balance>>> GetBalancesAsync(std::vector<MemberKey> members);
   Result<HistoryPage> History(MemberKey member, std::string_view cursor, std::uint32_t limit);
   std::future<Result<HistoryPage>> HistoryAsync(MemberKey member, std::string_view cursor, std::uint32_t limit);
   Result<std::optional<CommandResult>> Find(std::uint32_t chain, CommandId id);

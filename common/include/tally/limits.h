@@ -21,6 +21,9 @@ inline constexpr std::size_t kGroupCommandsMax = 4 * kBatchCommandsMax;
 // the per-key cost of RocksDB vanishes.
 inline constexpr std::size_t kBlockEventsMax = 128;
 
+// Most members one balance request may ask about.
+inline constexpr std::size_t kBalanceMembersMax = 8192;
+
 // Most entries in one history page.
 inline constexpr std::size_t kHistoryPageEntriesMax = 1000;
 

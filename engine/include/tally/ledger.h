@@ -58,6 +58,8 @@ class Ledger {
   Result<std::vector<std::vector<CommandResult>>> ApplyBatches(std::span<const std::span<const Command>> batches);
 
   Result<Balance> GetBalance(MemberKey member) const;
+  // The balances of 1..kBalanceMembersMax members, read under one lock.
+  Result<std::vector<Balance>> GetBalances(std::span<const MemberKey> members) const;
 
   // The member's events, newest first, at most `limit` (1..kHistoryPageEntriesMax).
   // `cursor` is empty for the first page, else a next_cursor from a page of

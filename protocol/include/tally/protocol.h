@@ -24,6 +24,8 @@ inline constexpr std::size_t kHeaderBytes = 40;
 inline constexpr std::size_t kCommandBytes = 96;
 inline constexpr std::size_t kResultBytes = 32;
 inline constexpr std::size_t kHistoryEntryBytes = kCommandBytes + 40;
+inline constexpr std::size_t kMemberKeyBytes = 16;
+inline constexpr std::size_t kBalanceBytes = 16;
 inline constexpr std::size_t kNameBytesMax = 64;
 inline constexpr std::size_t kCredentialsBytesMax = 256;
 inline constexpr std::size_t kMessageBytesMax = 512;
@@ -31,6 +33,7 @@ inline constexpr std::size_t kMessageBytesMax = 512;
 inline constexpr std::size_t kBodyBytesMax = 4 + kBatchCommandsMax * kCommandBytes;
 static_assert(kBodyBytesMax >= 4 + kBatchCommandsMax * kResultBytes, "an apply response fits");
 static_assert(kBodyBytesMax >= 8 + kHistoryPageEntriesMax * kHistoryEntryBytes + 32, "a history page fits");
+static_assert(kBodyBytesMax >= 8 + kBalanceMembersMax * kMemberKeyBytes, "a balance request fits");
 static_assert(kBodyBytesMax <= (1u << 20), "a frame stays under 1 MiB");
 
 enum class Operation : std::uint8_t {
@@ -119,10 +122,10 @@ Status DecodeApplyRequest(std::string_view body, std::vector<Command>* commands)
 std::string EncodeApplyResponse(const std::vector<CommandResult>& results);
 Status DecodeApplyResponse(std::string_view body, std::vector<CommandResult>* results);
 
-std::string EncodeBalanceRequest(MemberKey member);
-Status DecodeBalanceRequest(std::string_view body, MemberKey* member);
-std::string EncodeBalanceResponse(const Balance& balance);
-Status DecodeBalanceResponse(std::string_view body, Balance* balance);
+std::string EncodeBalanceRequest(const std::vector<MemberKey>& members);
+Status DecodeBalanceRequest(std::string_view body, std::vector<MemberKey>* members);
+std::string EncodeBalanceResponse(const std::vector<Balance>& balances);
+Status DecodeBalanceResponse(std::string_view body, std::vector<Balance>* balances);
 
 std::string EncodeHistoryRequest(const HistoryRequest& request);
 Status DecodeHistoryRequest(std::string_view body, HistoryRequest* request);
