@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Turns bench/run-comparison's JSON lines into a table of ratios and a chart.
+
+    bench/report.py RESULTS.jsonl OUTPUT_DIR
+"""
+import json
+import subprocess
+import sys
+from collections import defaultdict
+
+
+def main():
+    runs = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+    out = sys.argv[2]
+    by_label = defaultdict(dict)
+    for run in runs:
+        by_label[run["label"]][run["connections"]] = run
+
+    best = {label: max(r["events_per_second"] for r in rows.values()) for label, rows in by_label.items()
+            if "-at-" not in label}
+    lines = ["| system | best events/s | at connections | p99 µs there | exact |", "| --- | ---: | ---: | ---: | --- |"]
+    for label, value in best.items():
+        run = max(by_label[label].values(), key=lambda r: r["events_per_second"])
+        exact = all(r["exact"] for r in by_label[label].values())
+        lines.append(f"| {label} | {value:,.0f} | {run['connections']} | {run['latency_us']['p99']:,} | {exact} |")
+    lines.append("")
+    lines.append("| ratio (best events/s) | value |")
+    lines.append("| --- | ---: |")
+    for peer in ("postgres", "redis", "redis-pipelined"):
+        if peer in best and "tally" in best and best[peer] > 0:
+            lines.append(f"| tally / {peer} | {best['tally'] / best[peer]:,.1f}× |")
+    lines.append("")
+    lines.append("| at equal load (2,000 events/s, 8 connections) | events/s | p50 µs | p99 µs | exact |")
+    lines.append("| --- | ---: | ---: | ---: | --- |")
+    for label, rows in by_label.items():
+        if "-at-" in label:
+            run = next(iter(rows.values()))
+            lines.append(f"| {label} | {run['events_per_second']:,.0f} | {run['latency_us']['p50']:,} | "
+                         f"{run['latency_us']['p99']:,} | {run['exact']} |")
+    table = "\n".join(lines)
+    print(table)
+    open(f"{out}/comparison.md", "w").write(table + "\n")
+
+    data = f"{out}/comparison.dat"
+    with open(data, "w") as handle:
+        for label, rows in by_label.items():
+            if "-at-" in label:
+                continue
+            handle.write(f"# {label}\n")
+            for connections in sorted(rows):
+                run = rows[connections]
+                handle.write(f"{connections} {run['events_per_second']:.0f} {run['latency_us']['p99']}\n")
+            handle.write("\n\n")
+    labels = [label for label in by_label if "-at-" not in label]
+    plots_throughput = ", ".join(
+        f"'{data}' index {i} using 1:2 with linespoints title '{label}'" for i, label in enumerate(labels))
+    plots_latency = ", ".join(
+        f"'{data}' index {i} using 1:($3/1000) with linespoints title '{label}'" for i, label in enumerate(labels))
+    script = f"""
+set terminal svg size 1000,420 font 'sans,11'
+set output '{out}/comparison.svg'
+set multiplot layout 1,2
+set logscale xy
+set xlabel 'client connections'
+set key left top
+set title 'durable events/s (higher is better)'
+set ylabel 'events/s'
+plot {plots_throughput}
+set title 'p99 call latency (lower is better)'
+set ylabel 'ms'
+plot {plots_latency}
+unset multiplot
+"""
+    subprocess.run(["gnuplot"], input=script.encode(), check=True)
+    print(f"chart: {out}/comparison.svg")
+
+
+if __name__ == "__main__":
+    main()
