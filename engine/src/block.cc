@@ -78,6 +78,21 @@ Status BlockReader::Next(Event* event) {
   return Status::Ok();
 }
 
+Result<Event> FindEventInBlock(std::uint64_t key_sequence, std::string_view bytes, std::uint64_t sequence) {
+  BlockReader reader;
+  Status status = reader.Open(key_sequence, bytes);
+  if (!status.ok()) return status;
+  if (sequence < key_sequence || sequence >= key_sequence + reader.event_count()) {
+    return Status::NotFound("no log block holds sequence " + std::to_string(sequence));
+  }
+  Event event;
+  while (true) {
+    status = reader.Next(&event);
+    if (!status.ok()) return status;
+    if (event.sequence == sequence) return event;
+  }
+}
+
 Status LogOrder::Next(const BlockReader& block) {
   if (block.first_sequence() != last_sequence_ + 1) {
     return Status::Corruption("log gap: expected a block at sequence " + std::to_string(last_sequence_ + 1) +

@@ -72,6 +72,10 @@ class BlockReader {
   std::uint32_t next_index_ = 0;
 };
 
+// The event with `sequence` from the block stored under `key_sequence`,
+// verified. NotFound when the block does not hold it.
+Result<Event> FindEventInBlock(std::uint64_t key_sequence, std::string_view bytes, std::uint64_t sequence);
+
 // Checks that blocks follow each other without gap or overlap, starting at
 // sequence 1, and that ledger time never goes backwards.
 class LogOrder {

@@ -234,6 +234,7 @@ Status Ledger::Impl::CommitGroup(std::span<GroupWriter* const> group) {
   last_sequence = pending.back().sequence;
   last_timestamp_us = timestamp_us;
   pending.clear();
+  tail.Append(std::move(blocks));
   return Status::Ok();
 }
 

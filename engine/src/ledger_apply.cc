@@ -2,6 +2,7 @@
 // rejected. docs/engine.md describes them in prose.
 #include <limits>
 
+#include "block.h"
 #include "ledger_impl.h"
 
 namespace tally {
@@ -63,6 +64,10 @@ Result<internal::Event> Ledger::Impl::ReadEvent(std::uint64_t sequence) const {
     const std::uint64_t index = sequence - last_sequence - 1;
     TALLY_ASSERT(index < pending.size());
     return pending[index];
+  }
+  if (const internal::EncodedBlock* block = tail.Find(sequence)) {
+    Result<internal::Event> event = internal::FindEventInBlock(block->first_sequence, block->bytes, sequence);
+    if (event.ok() || event.status().code() != Status::Code::kNotFound) return event;
   }
   return store->ReadEvent(sequence);
 }

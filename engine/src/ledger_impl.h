@@ -20,9 +20,11 @@
 
 #include "event.h"
 #include "id_index.h"
+#include "log_tail.h"
 #include "member_table.h"
 #include "store.h"
 #include "tally/ledger.h"
+#include "tally/limits.h"
 
 namespace tally {
 
@@ -48,6 +50,7 @@ struct Ledger::Impl {
   std::uint64_t last_timestamp_us = 0;
   Status failure;                    // set for good by a failed write
   double recovery_seconds = 0;
+  internal::LogTail tail{kLogTailBytesMax};
   // Events of the group being committed; their sequences follow last_sequence.
   std::vector<internal::Event> pending;
   std::vector<std::uint64_t> fingerprints;  // of the batch being applied

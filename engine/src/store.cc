@@ -127,19 +127,8 @@ Result<Event> Store::ReadEvent(std::uint64_t sequence) const {
     if (!status.ok()) return status;
     return Status::NotFound("no log block holds sequence " + std::to_string(sequence));
   }
-  const std::uint64_t first = DecodeBigEndianKey(iterator->key().ToStringView());
-  BlockReader reader;
-  Status status = reader.Open(first, iterator->value().ToStringView());
-  if (!status.ok()) return status;
-  if (sequence >= first + reader.event_count()) {
-    return Status::NotFound("no log block holds sequence " + std::to_string(sequence));
-  }
-  Event event;
-  while (true) {
-    status = reader.Next(&event);
-    if (!status.ok()) return status;
-    if (event.sequence == sequence) return event;
-  }
+  return FindEventInBlock(DecodeBigEndianKey(iterator->key().ToStringView()), iterator->value().ToStringView(),
+                          sequence);
 }
 
 Status Store::ForEachBlock(const std::function<Status(std::uint64_t, std::string_view)>& visit) const {

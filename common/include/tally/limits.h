@@ -24,6 +24,9 @@ inline constexpr std::size_t kBlockEventsMax = 128;
 // Most members one balance request may ask about.
 inline constexpr std::size_t kBalanceMembersMax = 8192;
 
+// Bytes of the newest log blocks the engine keeps in memory for reads.
+inline constexpr std::size_t kLogTailBytesMax = 64u << 20;
+
 // Most entries in one history page.
 inline constexpr std::size_t kHistoryPageEntriesMax = 1000;
 
