@@ -40,10 +40,12 @@ struct Target {
   std::string address; // HOST:PORT (postgres: a libpq connection string)
   std::size_t batch = 1;  // tally: commands per apply request; redis: commands per pipeline
   std::uint32_t chain = 1; // tally: a chain of its own per run, so every balance starts at 0
+  int clients = 0;         // tally: client connections shared by the generator threads; 0: one each
 };
 
 // nullptr and a message when the system is not built in or not reachable.
-std::unique_ptr<Driver> MakeTallyDriver(const Target& target, std::string* error);
+// `thread` picks the shared client when target.clients > 0.
+std::unique_ptr<Driver> MakeTallyDriver(const Target& target, int thread, std::string* error);
 std::unique_ptr<Driver> MakePostgresDriver(const Target& target, std::string* error);
 std::unique_ptr<Driver> MakeRedisDriver(const Target& target, std::string* error);
 // Start a run from empty: PostgreSQL's tables are recreated, Redis is flushed.

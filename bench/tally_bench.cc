@@ -5,7 +5,9 @@
 //   tally-bench --system postgres --server "host=/tmp/pg port=5433 dbname=postgres" --connections 8
 //   tally-bench --system redis --server 127.0.0.1:6390 --connections 32 [--batch 64]
 //
-// Options (defaults): --duration 10 (s), --connections 4, --window 1
+// Options (defaults): --duration 10 (s), --connections 4 (generator threads,
+// each with its own connection), --clients 0 (tally: if > 0, the threads share
+// this many client connections instead), --window 1
 // (calls in flight per connection, tally), --batch 1 (tally: commands per
 // request; redis: commands per pipeline), --rate 0 (events/s over all
 // connections; 0: closed loop), --members 1000000, --zipf 0 (exponent; 0:
@@ -97,6 +99,7 @@ Settings Parse(int argc, char** argv) {
     else if (flag == "--mix") settings.mix = ParseMix(value);
     else if (flag == "--retry-share") settings.retry_share = std::atof(value.c_str());
     else if (flag == "--seed") settings.seed = std::strtoull(value.c_str(), nullptr, 10);
+    else if (flag == "--clients") settings.target.clients = std::atoi(value.c_str());
     else Usage("unknown option " + flag);
   }
   if (settings.duration_seconds <= 0 || settings.connections <= 0 || settings.window <= 0 ||
@@ -112,8 +115,8 @@ Settings Parse(int argc, char** argv) {
   return settings;
 }
 
-std::unique_ptr<Driver> MakeDriver(const Target& target, std::string* error) {
-  if (target.system == "tally") return MakeTallyDriver(target, error);
+std::unique_ptr<Driver> MakeDriver(const Target& target, int thread, std::string* error) {
+  if (target.system == "tally") return MakeTallyDriver(target, thread, error);
   if (target.system == "postgres") return MakePostgresDriver(target, error);
   return MakeRedisDriver(target, error);
 }
@@ -133,7 +136,7 @@ std::int64_t DeltaOf(const Op& op) { return op.kind == OpKind::kEarn ? op.points
 void Generate(const Settings& settings, int thread, Clock::time_point start, Clock::time_point end,
               std::atomic<std::uint64_t>* progress, ThreadReport* report) {
   std::string error;
-  std::unique_ptr<Driver> driver = MakeDriver(settings.target, &error);
+  std::unique_ptr<Driver> driver = MakeDriver(settings.target, thread, &error);
   if (!driver) {
     report->errors["connect: " + error] += 1;
     return;
@@ -146,7 +149,10 @@ void Generate(const Settings& settings, int thread, Clock::time_point start, Clo
   const auto interval = settings.rate > 0 ? std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
                                                 static_cast<double>(ops_per_call) * settings.connections / settings.rate))
                                           : Clock::duration::zero();
-  std::unordered_map<std::uint64_t, CommandResult> originals;  // tally: first result by command id
+  // tally: the first result of each command, by the low half of its id,
+  // which OpSource numbers 1, 2, 3 … per thread.
+  std::vector<CommandResult> originals;
+  std::vector<bool> answered_before;
   std::vector<Op> ops;
   std::vector<Outcome> outcomes;
   Clock::time_point due = start;
@@ -179,8 +185,17 @@ void Generate(const Settings& settings, int thread, Clock::time_point start, Clo
       ++report->events;
       ++answered;
       if (settings.target.system == "tally") {
-        auto [original, fresh] = originals.try_emplace(op.id.low, outcome.result);
-        if (!fresh && original->second != outcome.result) ++report->retry_mismatches;
+        const std::size_t slot = static_cast<std::size_t>(op.id.low);
+        if (slot >= originals.size()) {
+          originals.resize(slot * 2 + 1024);
+          answered_before.resize(slot * 2 + 1024);
+        }
+        if (!answered_before[slot]) {
+          answered_before[slot] = true;
+          originals[slot] = outcome.result;
+        } else if (originals[slot] != outcome.result) {
+          ++report->retry_mismatches;
+        }
         if (outcome.result.code != ResultCode::kOk) report->errors[std::string(ResultCodeName(outcome.result.code))] += 1;
       } else if (outcome.rejected) {
         report->errors["insufficient_points"] += 1;
@@ -258,7 +273,9 @@ int Run(const Settings& settings) {
   for (const auto& [member, delta] : expected) members.push_back(member);
   std::sort(members.begin(), members.end());
   std::string error;
-  std::unique_ptr<Driver> reader = MakeDriver(settings.target, &error);
+  Target own_connection = settings.target;
+  own_connection.clients = 0;
+  std::unique_ptr<Driver> reader = MakeDriver(own_connection, 0, &error);
   std::vector<std::int64_t> balances;
   if (!reader) {
     check = "cannot read balances back: " + error;

@@ -1,4 +1,6 @@
 #include <future>
+#include <map>
+#include <mutex>
 
 #include "driver.h"
 #include "tally/client.h"
@@ -26,7 +28,7 @@ Command ToCommand(const Op& op, std::uint32_t chain) {
 
 class TallyDriver final : public Driver {
  public:
-  TallyDriver(std::unique_ptr<Client> client, std::size_t batch, std::uint32_t chain)
+  TallyDriver(std::shared_ptr<Client> client, std::size_t batch, std::uint32_t chain)
       : client_(std::move(client)), batch_(batch), chain_(chain) {}
 
   void Execute(std::span<const Op> ops, std::vector<Outcome>* outcomes) override {
@@ -93,14 +95,14 @@ class TallyDriver final : public Driver {
   }
 
  private:
-  std::unique_ptr<Client> client_;
+  std::shared_ptr<Client> client_;
   std::size_t batch_;
   std::uint32_t chain_;
 };
 
 }  // namespace
 
-std::unique_ptr<Driver> MakeTallyDriver(const Target& target, std::string* error) {
+std::shared_ptr<Client> Connect(const Target& target, std::string* error) {
   ClientOptions options;
   const std::size_t colon = target.address.rfind(':');
   options.host = target.address.substr(0, colon);
@@ -112,7 +114,25 @@ std::unique_ptr<Driver> MakeTallyDriver(const Target& target, std::string* error
     *error = client.status().ToString();
     return nullptr;
   }
-  return std::make_unique<TallyDriver>(std::move(client.value()), std::max<std::size_t>(1, target.batch), target.chain);
+  return std::shared_ptr<Client>(std::move(client.value()));
+}
+
+std::unique_ptr<Driver> MakeTallyDriver(const Target& target, int thread, std::string* error) {
+  std::shared_ptr<Client> client;
+  if (target.clients <= 0) {
+    client = Connect(target, error);
+  } else {
+    // Threads share clients, as the threads of one service would: their calls
+    // are coalesced into shared requests on one connection.
+    static std::mutex mutex;
+    static std::map<int, std::shared_ptr<Client>> pool;
+    std::lock_guard lock(mutex);
+    std::shared_ptr<Client>& shared = pool[thread % target.clients];
+    if (!shared) shared = Connect(target, error);
+    client = shared;
+  }
+  if (!client) return nullptr;
+  return std::make_unique<TallyDriver>(std::move(client), std::max<std::size_t>(1, target.batch), target.chain);
 }
 
 }  // namespace tally::bench
