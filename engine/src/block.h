@@ -63,6 +63,9 @@ class BlockReader {
   // Decodes the next event, with its sequence and timestamp filled in.
   // REQUIRES: Open() succeeded and !done().
   Status Next(Event* event);
+  // Steps over the next event without decoding it.
+  // REQUIRES: Open() succeeded and !done().
+  Status Skip();
 
  private:
   Reader events_{std::string_view()};

@@ -55,6 +55,22 @@ void AppendEvent(const Event& event, std::string* out) {
   TALLY_ASSERT(out->size() - start <= kEventBytesMax);
 }
 
+Status SkipEvent(Reader& reader) {
+  if (reader.remaining() < kEventCoreBytes) return Status::Corruption("event record truncated");
+  const std::string_view rest = reader.rest();
+  const auto flags = static_cast<std::uint16_t>(static_cast<unsigned char>(rest[18]) |
+                                                (static_cast<unsigned char>(rest[19]) << 8));
+  std::size_t size = kEventCoreBytes;
+  if (flags & kHasOrder) size += 8;
+  if (flags & kHasStore) size += 8;
+  if (flags & kHasCampaign) size += 8;
+  if (flags & kHasReason) size += 4;
+  if (flags & kHasTarget) size += 24;
+  if (reader.remaining() < size) return Status::Corruption("event record optional fields truncated");
+  reader = Reader(rest.substr(size));
+  return Status::Ok();
+}
+
 Status DecodeEvent(Reader& reader, Event* event) {
   Command& command = event->command;
   std::uint8_t kind = 0;

@@ -41,6 +41,10 @@ struct Event {
 // which the block holds) to `out`.
 void AppendEvent(const Event& event, std::string* out);
 
+// Steps over one event at the front of `reader`, reading only its flags to
+// learn its size. Corruption when the bytes cannot hold it.
+Status SkipEvent(class Reader& reader);
+
 // Decodes one event from the front of `reader`; sequence and timestamp are
 // left for the caller. Corruption when the bytes are not a valid event.
 Status DecodeEvent(class Reader& reader, Event* event);
