@@ -65,7 +65,7 @@ class EngineWorker {
   std::deque<Job> queue_;
   bool stopping_ = false;
   std::atomic<bool> pending_hint_{false};  // the queue may be non-empty
-  static constexpr std::chrono::microseconds kSpinBeforeSleep{50};
+  static constexpr std::chrono::microseconds kSpinBeforeSleep{200};
   std::thread thread_;
 };
 
