@@ -11,6 +11,56 @@ using wire::Operation;
 
 constexpr auto kNever = asio::steady_timer::time_point::max();
 
+bool IsRequestOperation(Operation operation) {
+  switch (operation) {
+    case Operation::kApply:
+    case Operation::kBalance:
+    case Operation::kHistory:
+    case Operation::kFind:
+    case Operation::kStatus:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Decodes the body of a request after hello. REQUIRES: IsRequestOperation(operation).
+Status DecodeRequest(Operation operation, std::string_view body, Request* request) {
+  Status decoded = Status::Ok();
+  switch (operation) {
+    case Operation::kApply: {
+      std::vector<Command> commands;
+      decoded = wire::DecodeApplyRequest(body, &commands);
+      *request = std::move(commands);
+      break;
+    }
+    case Operation::kBalance: {
+      std::vector<MemberKey> members;
+      decoded = wire::DecodeBalanceRequest(body, &members);
+      *request = std::move(members);
+      break;
+    }
+    case Operation::kHistory: {
+      wire::HistoryRequest history;
+      decoded = wire::DecodeHistoryRequest(body, &history);
+      *request = std::move(history);
+      break;
+    }
+    case Operation::kFind: {
+      wire::FindRequest find;
+      decoded = wire::DecodeFindRequest(body, &find);
+      *request = find;
+      break;
+    }
+    default:
+      TALLY_ASSERT(operation == Operation::kStatus);
+      decoded = wire::DecodeStatusRequest(body);
+      *request = StatusRequest{};
+      break;
+  }
+  return decoded;
+}
+
 }  // namespace
 
 Session::Session(asio::ip::tcp::socket socket, EngineWorker& worker, SessionOptions options)
@@ -135,41 +185,12 @@ bool Session::Handle(const wire::Header& header, std::string_view body) {
   }
 
   Request request;
-  Status decoded = Status::Ok();
-  switch (header.operation) {
-    case Operation::kApply: {
-      std::vector<Command> commands;
-      decoded = wire::DecodeApplyRequest(body, &commands);
-      request = std::move(commands);
-      break;
-    }
-    case Operation::kBalance: {
-      std::vector<MemberKey> members;
-      decoded = wire::DecodeBalanceRequest(body, &members);
-      request = std::move(members);
-      break;
-    }
-    case Operation::kHistory: {
-      wire::HistoryRequest history;
-      decoded = wire::DecodeHistoryRequest(body, &history);
-      request = std::move(history);
-      break;
-    }
-    case Operation::kFind: {
-      wire::FindRequest find;
-      decoded = wire::DecodeFindRequest(body, &find);
-      request = find;
-      break;
-    }
-    case Operation::kStatus:
-      decoded = wire::DecodeStatusRequest(body);
-      request = StatusRequest{};
-      break;
-    default:
-      SendError(request_id, ErrorCode::kUnknownOperation,
-                "unknown operation " + std::to_string(static_cast<int>(header.operation)));
-      return false;
+  if (!IsRequestOperation(header.operation)) {
+    SendError(request_id, ErrorCode::kUnknownOperation,
+              "unknown operation " + std::to_string(static_cast<int>(header.operation)));
+    return false;
   }
+  const Status decoded = DecodeRequest(header.operation, body, &request);
   if (!decoded.ok()) {
     SendError(request_id, ErrorCode::kBadRequest, decoded.message());
     return false;
