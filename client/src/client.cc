@@ -510,11 +510,10 @@ Result<std::optional<CommandResult>> Client::Find(std::uint32_t chain, CommandId
 
 std::future<Result<ServerStatus>> Client::GetStatusAsync() {
   return core_->Call<ServerStatus>(QueryCall(Operation::kStatus, ""), [](const CallReply& reply) -> Result<ServerStatus> {
-    wire::StatusResponse response;
+    ServerStatus response;
     Status status = wire::DecodeStatusResponse(reply.body, &response);
     if (!status.ok()) return status;
-    return ServerStatus{response.last_sequence, response.last_timestamp_us, response.uptime_us, response.members,
-                        response.connections};
+    return response;
   });
 }
 

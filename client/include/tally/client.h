@@ -47,14 +47,6 @@ struct ClientOptions {
   std::size_t requests_in_flight_max = 32;             // 1..kRequestsInFlightPerConnectionMax
 };
 
-struct ServerStatus {
-  std::uint64_t last_sequence = 0;
-  std::uint64_t last_timestamp_us = 0;
-  std::uint64_t uptime_us = 0;
-  std::uint64_t members = 0;
-  std::uint64_t connections = 0;
-};
-
 class Client {
  public:
   // Connects and says hello; kUnavailable when the server cannot be reached

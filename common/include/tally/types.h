@@ -111,6 +111,15 @@ struct HistoryEntry {
   std::uint64_t target_sequence = 0;  // reverse: the event it reversed
 };
 
+// What a server says about itself.
+struct ServerStatus {
+  std::uint64_t last_sequence = 0;
+  std::uint64_t last_timestamp_us = 0;
+  std::uint64_t uptime_us = 0;
+  std::uint64_t members = 0;
+  std::uint64_t connections = 0;
+};
+
 struct HistoryPage {
   std::vector<HistoryEntry> entries;  // newest first
   std::string next_cursor;            // empty when there is nothing older

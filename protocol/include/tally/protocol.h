@@ -91,13 +91,7 @@ struct HelloResponse {
   std::uint16_t version = kProtocolVersion;
   std::string server_name;
 };
-struct StatusResponse {
-  std::uint64_t last_sequence = 0;
-  std::uint64_t last_timestamp_us = 0;
-  std::uint64_t uptime_us = 0;
-  std::uint64_t members = 0;
-  std::uint64_t connections = 0;
-};
+using StatusResponse = ServerStatus;
 struct HistoryRequest {
   MemberKey member;
   std::uint32_t limit = 0;
