@@ -6,7 +6,7 @@
 //
 // Why in memory: a RocksDB put per id costs ~6 us and a negative lookup
 // ~0.6 us on this machine, too slow for a million events a second; see
-// docs/storage.md ("Id index").
+// docs/storage.md ("Design in one paragraph" and "In memory").
 //
 // Thread safety: none; the ledger guards it.
 #pragma once
