@@ -59,11 +59,17 @@ std::string_view ResultCodeName(ResultCode code) {
     case ResultCode::kUnknownReference: return "unknown_reference";
     case ResultCode::kReversalExceedsOriginal: return "reversal_exceeds_original";
     case ResultCode::kNotReversible: return "not_reversible";
+    case ResultCode::kProgramMissing: return "program_missing";
+    case ResultCode::kHoldClosed: return "hold_closed";
+    case ResultCode::kExceedsHold: return "exceeds_hold";
+    case ResultCode::kAlreadyReferred: return "already_referred";
     case ResultCode::kAmountInvalid: return "amount_invalid";
     case ResultCode::kReasonMissing: return "reason_missing";
     case ResultCode::kIdInvalid: return "id_invalid";
     case ResultCode::kChainInvalid: return "chain_invalid";
     case ResultCode::kKindInvalid: return "kind_invalid";
+    case ResultCode::kProgramInvalid: return "program_invalid";
+    case ResultCode::kFieldInvalid: return "field_invalid";
     case ResultCode::kIdConflict: return "id_conflict";
   }
   return "unknown_result_code";
@@ -75,6 +81,15 @@ std::string_view CommandKindName(CommandKind kind) {
     case CommandKind::kRedeem: return "redeem";
     case CommandKind::kAdjust: return "adjust";
     case CommandKind::kReverse: return "reverse";
+    case CommandKind::kProgram: return "program";
+    case CommandKind::kEarnPurchase: return "earn_purchase";
+    case CommandKind::kHold: return "hold";
+    case CommandKind::kCapture: return "capture";
+    case CommandKind::kRelease: return "release";
+    case CommandKind::kExpire: return "expire";
+    case CommandKind::kTransfer: return "transfer";
+    case CommandKind::kReferral: return "referral";
+    case CommandKind::kExpiry: return "expiry";
   }
   return "unknown_kind";
 }
@@ -87,6 +102,10 @@ bool IsLogged(ResultCode code) {
     case ResultCode::kUnknownReference:
     case ResultCode::kReversalExceedsOriginal:
     case ResultCode::kNotReversible:
+    case ResultCode::kProgramMissing:
+    case ResultCode::kHoldClosed:
+    case ResultCode::kExceedsHold:
+    case ResultCode::kAlreadyReferred:
       return true;
     default:
       return false;

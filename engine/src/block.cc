@@ -18,12 +18,19 @@ void BlockBuilder::Reset(std::uint64_t first_sequence, std::uint64_t timestamp_u
   finished_ = false;
 }
 
-void BlockBuilder::Add(const Event& event) {
+bool BlockBuilder::TryAdd(const Event& event) {
   TALLY_ASSERT(!finished_);
-  TALLY_ASSERT(event_count_ < kBlockEventsMax);
   TALLY_ASSERT(event.sequence == first_sequence_ + event_count_);
+  if (event_count_ == kBlockEventsMax) return false;
+  const std::size_t before = buffer_.size();
   AppendEvent(event, &buffer_);
+  if (buffer_.size() + kBlockTrailerBytes > kBlockBytesMax) {
+    TALLY_ASSERT(event_count_ > 0);
+    buffer_.resize(before);
+    return false;
+  }
   ++event_count_;
+  return true;
 }
 
 std::string_view BlockBuilder::Finish() {

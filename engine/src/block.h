@@ -24,16 +24,20 @@ namespace tally::internal {
 inline constexpr char kBlockMagic[4] = {'T', 'L', 'B', '1'};
 inline constexpr std::size_t kBlockHeaderBytes = 24;
 inline constexpr std::size_t kBlockTrailerBytes = 8;
-inline constexpr std::size_t kBlockBytesMax =
-    kBlockHeaderBytes + kBlockEventsMax * kEventBytesMax + kBlockTrailerBytes;
-static_assert(kBlockBytesMax <= 16 * 1024, "reading one event reads at most 16 KiB");
+// A block ends at kBlockEventsMax events or before the event that would take
+// it past this size, so reading one event reads at most 16 KiB.
+inline constexpr std::size_t kBlockBytesMax = 16 * 1024;
+static_assert(kBlockHeaderBytes + kEventBytesMax + kBlockTrailerBytes <= kBlockBytesMax,
+              "every event fits in a block of its own");
 
 class BlockBuilder {
  public:
   // Starts a new block; the previous one's bytes become invalid.
   void Reset(std::uint64_t first_sequence, std::uint64_t timestamp_us);
-  // REQUIRES: event_count() < kBlockEventsMax.
-  void Add(const Event& event);
+  // Adds `event` when the block has room for it (kBlockEventsMax events,
+  // kBlockBytesMax bytes); false, changing nothing, when it has not. An empty
+  // block always has room.
+  bool TryAdd(const Event& event);
   // Seals the block with its checksum and returns its bytes.
   // REQUIRES: event_count() > 0.
   std::string_view Finish();

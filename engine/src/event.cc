@@ -11,24 +11,66 @@ enum EventFlags : std::uint16_t {
   kHasCampaign = 1 << 2,
   kHasReason = 1 << 3,
   kHasTarget = 1 << 4,
-  kKnownFlags = kHasOrder | kHasStore | kHasCampaign | kHasReason | kHasTarget,
+  kHasAmount = 1 << 5,
+  kHasCounterparty = 1 << 6,
+  kHasCounterpartySide = 1 << 7,
+  kHasDuration = 1 << 8,
+  kHasLimit = 1 << 9,
+  kHasCampaigns = 1 << 10,
+  kHasProgram = 1 << 11,
+  kHasMoved = 1 << 12,
+  kHasPurchase = 1 << 13,
+  kDerived = 1 << 14,
+  kKnownFlags = (1 << 15) - 1,
 };
 
 bool IsKnownKind(std::uint8_t kind) {
   return kind >= static_cast<std::uint8_t>(CommandKind::kEarn) &&
-         kind <= static_cast<std::uint8_t>(CommandKind::kReverse);
+         kind <= static_cast<std::uint8_t>(CommandKind::kExpiry);
 }
 
-}  // namespace
+// Which kinds name a target command.
+bool HasTarget(CommandKind kind) {
+  return kind == CommandKind::kReverse || kind == CommandKind::kCapture || kind == CommandKind::kRelease;
+}
 
-void AppendEvent(const Event& event, std::string* out) {
+std::uint16_t FlagsOf(const Event& event) {
   const Command& command = event.command;
   std::uint16_t flags = 0;
   if (command.order_reference != 0) flags |= kHasOrder;
   if (command.store_reference != 0) flags |= kHasStore;
   if (command.campaign_reference != 0) flags |= kHasCampaign;
   if (command.reason_code != 0) flags |= kHasReason;
-  if (command.kind == CommandKind::kReverse) flags |= kHasTarget;
+  if (HasTarget(command.kind)) flags |= kHasTarget;
+  if (command.amount_minor != 0) flags |= kHasAmount;
+  if (command.counterparty != 0) flags |= kHasCounterparty;
+  if (command.kind == CommandKind::kTransfer) flags |= kHasCounterpartySide;
+  if (command.duration_seconds != 0) flags |= kHasDuration;
+  if (command.limit != 0) flags |= kHasLimit;
+  if (!command.campaigns.empty()) flags |= kHasCampaigns;
+  if (!command.program.empty()) flags |= kHasProgram;
+  if (event.moved != command.points) flags |= kHasMoved;
+  if (command.kind == CommandKind::kEarnPurchase) flags |= kHasPurchase;
+  if (event.derived) flags |= kDerived;
+  return flags;
+}
+
+// Reads `size` bytes from the front of `reader` into `out`.
+bool ReadBytes(Reader& reader, std::size_t size, std::string* out) {
+  if (reader.remaining() < size) return false;
+  out->assign(reader.rest().substr(0, size));
+  reader = Reader(reader.rest().substr(size));
+  return true;
+}
+
+}  // namespace
+
+void AppendEvent(const Event& event, std::string* out) {
+  const Command& command = event.command;
+  const std::uint16_t flags = FlagsOf(event);
+  TALLY_ASSERT(command.campaigns.size() <= kPurchaseCampaignsMax);
+  TALLY_ASSERT(command.program.size() <= kProgramBytesMax);
+  TALLY_ASSERT(event.shares.size() <= kCampaignsMax);
 
   const std::size_t start = out->size();
   PutFixed64(out, command.id.high);
@@ -52,23 +94,41 @@ void AppendEvent(const Event& event, std::string* out) {
     PutFixed64(out, command.target.low);
     PutFixed64(out, event.target_sequence);
   }
+  if (flags & kHasAmount) PutFixed64(out, command.amount_minor);
+  if (flags & kHasCounterparty) PutFixed64(out, command.counterparty);
+  if (flags & kHasCounterpartySide) {
+    PutFixed64(out, event.counterparty_previous_sequence);
+    PutFixed64(out, static_cast<std::uint64_t>(event.counterparty_balance_after));
+  }
+  if (flags & kHasDuration) PutFixed32(out, command.duration_seconds);
+  if (flags & kHasLimit) PutFixed32(out, command.limit);
+  if (flags & kHasCampaigns) {
+    out->push_back(static_cast<char>(command.campaigns.size()));
+    for (std::uint64_t campaign : command.campaigns) PutFixed64(out, campaign);
+  }
+  if (flags & kHasProgram) {
+    out->push_back(static_cast<char>(command.program.size() & 0xff));
+    out->push_back(static_cast<char>(command.program.size() >> 8));
+    out->append(command.program);
+  }
+  if (flags & kHasMoved) PutFixed64(out, static_cast<std::uint64_t>(event.moved));
+  if (flags & kHasPurchase) {
+    PutFixed32(out, event.program_version);
+    PutFixed64(out, static_cast<std::uint64_t>(event.base_points));
+    out->push_back(static_cast<char>(event.shares.size()));
+    for (const CampaignShare& share : event.shares) {
+      PutFixed64(out, share.campaign);
+      PutFixed64(out, static_cast<std::uint64_t>(share.points));
+    }
+  }
   TALLY_ASSERT(out->size() - start <= kEventBytesMax);
 }
 
 Status SkipEvent(Reader& reader) {
-  if (reader.remaining() < kEventCoreBytes) return Status::Corruption("event record truncated");
-  const std::string_view rest = reader.rest();
-  const auto flags = static_cast<std::uint16_t>(static_cast<unsigned char>(rest[18]) |
-                                                (static_cast<unsigned char>(rest[19]) << 8));
-  std::size_t size = kEventCoreBytes;
-  if (flags & kHasOrder) size += 8;
-  if (flags & kHasStore) size += 8;
-  if (flags & kHasCampaign) size += 8;
-  if (flags & kHasReason) size += 4;
-  if (flags & kHasTarget) size += 24;
-  if (reader.remaining() < size) return Status::Corruption("event record optional fields truncated");
-  reader = Reader(rest.substr(size));
-  return Status::Ok();
+  // Variable-length parts make the size a walk over the optional fields;
+  // decoding is that walk plus stores, so skipping decodes into a scratch.
+  Event scratch;
+  return DecodeEvent(reader, &scratch);
 }
 
 Status DecodeEvent(Reader& reader, Event* event) {
@@ -91,19 +151,37 @@ Status DecodeEvent(Reader& reader, Event* event) {
   command.kind = static_cast<CommandKind>(kind);
   event->code = static_cast<ResultCode>(code);
   if (!IsLogged(event->code)) return Status::Corruption("event record has an outcome that is never logged");
-  if (((flags & kHasTarget) != 0) != (command.kind == CommandKind::kReverse)) {
+  if (((flags & kHasTarget) != 0) != HasTarget(command.kind)) {
     return Status::Corruption("event record target flag does not match its kind");
+  }
+  if (((flags & kHasCounterpartySide) != 0) != (command.kind == CommandKind::kTransfer) ||
+      ((flags & kHasPurchase) != 0) != (command.kind == CommandKind::kEarnPurchase)) {
+    return Status::Corruption("event record flags do not match its kind");
   }
   command.points = static_cast<std::int64_t>(points);
   event->balance_after = static_cast<std::int64_t>(balance_after);
 
-  bool complete = true;
   command.order_reference = 0;
   command.store_reference = 0;
   command.campaign_reference = 0;
   command.reason_code = 0;
   command.target = CommandId{};
+  command.amount_minor = 0;
+  command.counterparty = 0;
+  command.duration_seconds = 0;
+  command.limit = 0;
+  command.campaigns.clear();
+  command.program.clear();
   event->target_sequence = 0;
+  event->counterparty_previous_sequence = 0;
+  event->counterparty_balance_after = 0;
+  event->moved = command.points;
+  event->program_version = 0;
+  event->base_points = 0;
+  event->shares.clear();
+  event->derived = (flags & kDerived) != 0;
+
+  bool complete = true;
   if (flags & kHasOrder) complete = complete && reader.ReadFixed64(&command.order_reference);
   if (flags & kHasStore) complete = complete && reader.ReadFixed64(&command.store_reference);
   if (flags & kHasCampaign) complete = complete && reader.ReadFixed64(&command.campaign_reference);
@@ -111,6 +189,48 @@ Status DecodeEvent(Reader& reader, Event* event) {
   if (flags & kHasTarget) {
     complete = complete && reader.ReadFixed64(&command.target.high) && reader.ReadFixed64(&command.target.low) &&
                reader.ReadFixed64(&event->target_sequence);
+  }
+  if (flags & kHasAmount) complete = complete && reader.ReadFixed64(&command.amount_minor);
+  if (flags & kHasCounterparty) complete = complete && reader.ReadFixed64(&command.counterparty);
+  if (flags & kHasCounterpartySide) {
+    std::uint64_t balance = 0;
+    complete = complete && reader.ReadFixed64(&event->counterparty_previous_sequence) && reader.ReadFixed64(&balance);
+    event->counterparty_balance_after = static_cast<std::int64_t>(balance);
+  }
+  if (flags & kHasDuration) complete = complete && reader.ReadFixed32(&command.duration_seconds);
+  if (flags & kHasLimit) complete = complete && reader.ReadFixed32(&command.limit);
+  if (complete && (flags & kHasCampaigns)) {
+    std::uint8_t count = 0;
+    complete = reader.ReadFixed8(&count) && count > 0 && count <= kPurchaseCampaignsMax;
+    for (std::uint8_t index = 0; complete && index < count; ++index) {
+      std::uint64_t campaign = 0;
+      complete = reader.ReadFixed64(&campaign);
+      command.campaigns.push_back(campaign);
+    }
+  }
+  if (complete && (flags & kHasProgram)) {
+    std::uint16_t size = 0;
+    complete = reader.ReadFixed16(&size) && size > 0 && size <= kProgramBytesMax &&
+               ReadBytes(reader, size, &command.program);
+  }
+  if (complete && (flags & kHasMoved)) {
+    std::uint64_t moved = 0;
+    complete = reader.ReadFixed64(&moved);
+    event->moved = static_cast<std::int64_t>(moved);
+  }
+  if (complete && (flags & kHasPurchase)) {
+    std::uint64_t base = 0;
+    std::uint8_t count = 0;
+    complete = reader.ReadFixed32(&event->program_version) && reader.ReadFixed64(&base) &&
+               reader.ReadFixed8(&count) && count <= kCampaignsMax;
+    event->base_points = static_cast<std::int64_t>(base);
+    for (std::uint8_t index = 0; complete && index < count; ++index) {
+      CampaignShare share;
+      std::uint64_t share_points = 0;
+      complete = reader.ReadFixed64(&share.campaign) && reader.ReadFixed64(&share_points);
+      share.points = static_cast<std::int64_t>(share_points);
+      event->shares.push_back(share);
+    }
   }
   if (!complete) return Status::Corruption("event record optional fields truncated");
   return Status::Ok();

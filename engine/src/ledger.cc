@@ -24,26 +24,37 @@ std::string DescribeEvent(const internal::Event& event) {
          ", member " + std::to_string(event.command.member) + ")";
 }
 
-// The balance an ok event must leave, from the balance before it; nullopt
-// when the arithmetic overflows. A reverse moves the balance by its points in
-// the direction opposite to its target; recovery only knows the magnitude.
-std::optional<std::int64_t> ExpectedBalance(const internal::Event& event, std::int64_t before) {
-  std::int64_t after = 0;
-  const std::int64_t points = event.command.points;
-  switch (event.command.kind) {
-    case CommandKind::kEarn:
-    case CommandKind::kAdjust:
-      if (__builtin_add_overflow(before, points, &after)) return std::nullopt;
-      return after;
-    case CommandKind::kRedeem:
-      if (__builtin_sub_overflow(before, points, &after)) return std::nullopt;
-      return after;
-    case CommandKind::kReverse:
-      if (!__builtin_sub_overflow(before, points, &after) && after == event.balance_after) return after;
-      if (!__builtin_add_overflow(before, points, &after)) return after;
-      return std::nullopt;
+// The first field in which the logged event and the rules' outcome differ.
+std::string Difference(const internal::Event& logged, const internal::Event& derived) {
+  auto differs = [](std::string_view field, auto a, auto b) {
+    return std::string(field) + " is " + std::to_string(a) + " in the log, " + std::to_string(b) + " by the rules";
+  };
+  if (logged.code != derived.code) {
+    return "outcome is " + std::string(ResultCodeName(logged.code)) + " in the log, " +
+           std::string(ResultCodeName(derived.code)) + " by the rules";
   }
-  return std::nullopt;
+  if (logged.balance_after != derived.balance_after) {
+    return differs("balance", logged.balance_after, derived.balance_after);
+  }
+  if (logged.moved != derived.moved) return differs("points moved", logged.moved, derived.moved);
+  if (logged.previous_sequence != derived.previous_sequence) {
+    return differs("previous sequence", logged.previous_sequence, derived.previous_sequence);
+  }
+  if (logged.target_sequence != derived.target_sequence) {
+    return differs("target sequence", logged.target_sequence, derived.target_sequence);
+  }
+  if (logged.counterparty_balance_after != derived.counterparty_balance_after) {
+    return differs("counterparty balance", logged.counterparty_balance_after, derived.counterparty_balance_after);
+  }
+  if (logged.counterparty_previous_sequence != derived.counterparty_previous_sequence) {
+    return differs("counterparty previous sequence", logged.counterparty_previous_sequence,
+                   derived.counterparty_previous_sequence);
+  }
+  if (logged.program_version != derived.program_version) {
+    return differs("program version", logged.program_version, derived.program_version);
+  }
+  if (logged.base_points != derived.base_points) return differs("base points", logged.base_points, derived.base_points);
+  return "campaign shares differ";
 }
 
 }  // namespace
@@ -71,44 +82,83 @@ Status Ledger::Impl::Recover() {
     internal::BlockReader reader;
     Status block_status = reader.Open(key_sequence, bytes);
     if (block_status.ok()) block_status = order.Next(reader);
+    if (!block_status.ok()) return block_status;
+    // Events may name earlier events of their own block: the block is
+    // readable (in the tail) before its events are applied.
+    std::vector<internal::EncodedBlock> block;
+    block.push_back({key_sequence, std::string(bytes)});
+    tail.Append(std::move(block));
+    last_sequence = order.last_sequence();
+    ++recovered.blocks;
     internal::Event event;
     while (block_status.ok() && !reader.done()) {
       block_status = reader.Next(&event);
       if (block_status.ok()) block_status = RecoverEvent(event);
+      ++recovered.events;
+      if (event.code != ResultCode::kOk) ++recovered.rejections;
     }
     return block_status;
   });
+  if (status.ok() && sweep.remaining != 0) {
+    status = Status::Corruption("the log ends inside an expire sweep: " + std::to_string(sweep.remaining) +
+                                " member events missing");
+  }
   last_sequence = order.last_sequence();
   last_timestamp_us = order.last_timestamp_us();
   return status;
 }
 
-// Rebuilds the state one event at a time, checking what the event records
-// against the state before it: the member's history chain and the balance
-// arithmetic. The full re-derivation of outcomes is Replay()'s job.
-Status Ledger::Impl::RecoverEvent(const internal::Event& event) {
-  const Command& command = event.command;
+// Rebuilds the state one event at a time by applying the rules to the
+// logged command at its logged time, and checks that they give exactly the
+// logged outcome: a log that was edited, or a rule that changed, fails here.
+Status Ledger::Impl::RecoverEvent(const internal::Event& logged) {
+  const Command& command = logged.command;
+  if (sweep.remaining > 0) {
+    // One member's part of an expire sweep.
+    if (!logged.derived || command.kind != CommandKind::kExpiry || command.chain != sweep.chain ||
+        command.id != sweep.id) {
+      return Status::Corruption(DescribeEvent(logged) + ": expected the next member event of expire sweep " +
+                                sweep.id.ToHex());
+    }
+    --sweep.remaining;
+    internal::MemberState* member = members.FindOrInsert({command.chain, command.member});
+    internal::Event derived = logged;
+    if (member->account == 0 || !accounts[member->account].HasPastDate(logged.timestamp_us)) {
+      return Status::Corruption(DescribeEvent(logged) + ": an expiry for a member with nothing past date");
+    }
+    ExpireMember(member, &derived);
+    if (!(derived == logged)) return Status::Corruption(DescribeEvent(logged) + ": " + Difference(logged, derived));
+    return Status::Ok();
+  }
+  if (logged.derived || command.kind == CommandKind::kExpiry) {
+    return Status::Corruption(DescribeEvent(logged) + ": an expiry event outside an expire sweep");
+  }
   if (ValidateCommand(command) != ResultCode::kOk) {
-    return Status::Corruption(DescribeEvent(event) + ": the logged command is invalid");
+    return Status::Corruption(DescribeEvent(logged) + ": the logged command is invalid");
   }
-  internal::MemberState* member = members.FindOrInsert({command.chain, command.member});
-  if (event.previous_sequence != member->last_sequence) {
-    return Status::Corruption(DescribeEvent(event) + ": previous sequence " +
-                              std::to_string(event.previous_sequence) + ", expected " +
-                              std::to_string(member->last_sequence));
+  const std::uint64_t fingerprint = internal::IdIndex::Fingerprint(command.chain, command.id);
+  Result<std::optional<internal::Event>> earlier = FindLogged(command.chain, command.id, fingerprint);
+  if (!earlier.ok()) return earlier.status();
+  if (earlier->has_value()) {
+    return Status::Corruption(DescribeEvent(logged) + ": command id " + command.id.ToHex() + " is logged twice");
   }
-  const std::optional<std::int64_t> expected =
-      event.code == ResultCode::kOk ? ExpectedBalance(event, member->balance) : member->balance;
-  if (!expected || *expected != event.balance_after || event.balance_after < 0) {
-    return Status::Corruption(DescribeEvent(event) + ": recorded balance " + std::to_string(event.balance_after) +
-                              " does not follow from " + std::to_string(member->balance));
+  if (command.kind == CommandKind::kExpire) {
+    if (logged.code != ResultCode::kOk || logged.moved < 0 || logged.moved > command.limit ||
+        logged.balance_after != 0 || logged.previous_sequence != 0) {
+      return Status::Corruption(DescribeEvent(logged) + ": an expire sweep with an impossible outcome");
+    }
+    sweep = {command.chain, command.id, static_cast<std::uint64_t>(logged.moved)};
+    ids.Insert(fingerprint, logged.sequence);
+    return Status::Ok();
   }
-  member->balance = event.balance_after;
-  member->last_sequence = event.sequence;
-  ids.Insert(internal::IdIndex::Fingerprint(command.chain, command.id), event.sequence);
-  if (command.kind == CommandKind::kReverse && event.code == ResultCode::kOk) {
-    reversed_points[event.target_sequence] += command.points;
-  }
+  internal::Event derived;
+  derived.sequence = logged.sequence;
+  derived.timestamp_us = logged.timestamp_us;
+  derived.command = command;
+  Status decided = Decide(&derived, nullptr);
+  if (!decided.ok()) return decided;
+  if (!(derived == logged)) return Status::Corruption(DescribeEvent(logged) + ": " + Difference(logged, derived));
+  ids.Insert(fingerprint, logged.sequence);  // after the rules, as when it was applied
   return Status::Ok();
 }
 
@@ -220,12 +270,15 @@ Status Ledger::Impl::CommitGroup(std::span<GroupWriter* const> group) {
   std::vector<internal::EncodedBlock> blocks;
   blocks.reserve((pending.size() + kBlockEventsMax - 1) / kBlockEventsMax);
   internal::BlockBuilder builder;
-  for (std::size_t first = 0; first < pending.size(); first += kBlockEventsMax) {
-    const std::size_t end = std::min(pending.size(), first + kBlockEventsMax);
-    builder.Reset(pending[first].sequence, timestamp_us);
-    for (std::size_t index = first; index < end; ++index) builder.Add(pending[index]);
-    blocks.push_back({pending[first].sequence, std::string(builder.Finish())});
+  builder.Reset(pending.front().sequence, timestamp_us);
+  for (const internal::Event& event : pending) {
+    if (builder.TryAdd(event)) continue;
+    blocks.push_back({builder.first_sequence(), std::string(builder.Finish())});
+    builder.Reset(event.sequence, timestamp_us);
+    const bool added = builder.TryAdd(event);
+    TALLY_ASSERT(added);
   }
+  blocks.push_back({builder.first_sequence(), std::string(builder.Finish())});
   const Status written = store->WriteBlocks(blocks);
   if (!written.ok()) {
     failure = Status::FailedPrecondition("ledger stopped after a failed write; reopen it: " + written.ToString());

@@ -16,8 +16,10 @@
 #include <shared_mutex>
 #include <span>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
+#include "account.h"
 #include "event.h"
 #include "id_index.h"
 #include "log_tail.h"
@@ -25,6 +27,7 @@
 #include "store.h"
 #include "tally/ledger.h"
 #include "tally/limits.h"
+#include "tally/program.h"
 
 namespace tally {
 
@@ -37,6 +40,13 @@ struct GroupWriter {
   std::condition_variable ready;
 };
 
+// What the ledger keeps per chain: its program and who was referred.
+struct ChainState {
+  Program program;            // version 0: the defaults (docs/loyalty.md)
+  std::uint32_t version = 0;
+  std::unordered_set<std::uint64_t> referred;
+};
+
 struct Ledger::Impl {
   std::unique_ptr<internal::Store> store;
   OpenOptions options;
@@ -44,8 +54,23 @@ struct Ledger::Impl {
   mutable std::shared_mutex state_mutex;
   internal::MemberTable members;
   internal::IdIndex ids;
+  // Lots, holds, debt and purchases, by MemberState::account; [0] is unused.
+  std::vector<internal::Account> accounts = std::vector<internal::Account>(1);
+  std::unordered_map<std::uint32_t, ChainState> chains;
   // Points reversed so far, by the sequence of the reversed earn or redeem.
   std::unordered_map<std::uint64_t, std::int64_t> reversed_points;
+  // What recovery read.
+  struct {
+    std::uint64_t blocks = 0;
+    std::uint64_t events = 0;
+    std::uint64_t rejections = 0;
+  } recovered;
+  // Recovery: the per-member events an expire sweep wrote that are still to come.
+  struct {
+    std::uint32_t chain = 0;
+    CommandId id;
+    std::uint64_t remaining = 0;
+  } sweep;
   std::uint64_t last_sequence = 0;  // durable
   std::uint64_t last_timestamp_us = 0;
   Status failure;                    // set for good by a failed write
@@ -65,10 +90,22 @@ struct Ledger::Impl {
   void LeadGroup(std::unique_lock<std::mutex>& queue_lock);
   Status CommitGroup(std::span<GroupWriter* const> group);
   std::uint64_t NextTimestamp();
+  // The ledger time queries are answered at.
+  std::uint64_t QueryTime() const;
 
   // ledger_apply.cc. REQUIRES: state_mutex held exclusively.
   // `fingerprint` is IdIndex::Fingerprint(command.chain, command.id).
   Result<CommandResult> ApplyOne(const Command& command, std::uint64_t fingerprint, std::uint64_t timestamp_us);
+  // Applies the rules to a fresh, valid command as event `event->sequence`
+  // at `event->timestamp_us`, filling in the outcome and changing the state.
+  // `derived` (live only) receives the events an expire sweep writes; in
+  // recovery it is null and those events are checked as they are read.
+  Status Decide(internal::Event* event, std::vector<internal::Event>* derived);
+  // One member's part of an expire sweep at the event's time.
+  void ExpireMember(internal::MemberState* member, internal::Event* event);
+  internal::Account& AccountOf(internal::MemberState* member);
+  const internal::Account* FindAccount(MemberKey key) const;
+  const ChainState& ChainOf(std::uint32_t chain) const;
   Result<std::optional<internal::Event>> FindLogged(std::uint32_t chain, const CommandId& id) const;
   Result<std::optional<internal::Event>> FindLogged(std::uint32_t chain, const CommandId& id,
                                                     std::uint64_t fingerprint) const;

@@ -6,6 +6,7 @@
 #include "tally/internal/encoding.h"
 #include "ledger_impl.h"
 #include "tally/limits.h"
+#include "tiers.h"
 
 namespace tally {
 namespace {
@@ -33,15 +34,32 @@ Result<std::uint64_t> DecodeCursor(MemberKey member, std::string_view cursor) {
   return parts->high;
 }
 
+// A member's balance at ledger time `now_us` (docs/loyalty.md, "Balance").
+Balance BalanceAt(const internal::MemberState* state, const internal::Account* account, std::uint64_t now_us) {
+  if (state == nullptr) return Balance{};
+  Balance balance{state->balance, state->last_sequence, 0, 0, 0};
+  if (account == nullptr) return balance;
+  if (account->HasExpiredHold(now_us)) {
+    // Rare: release the expired holds on a copy, as the next command will.
+    internal::Account released = *account;
+    released.ReleaseExpiredHolds(now_us);
+    return BalanceAt(state, &released, now_us);
+  }
+  balance.spendable = account->Spendable(now_us);
+  balance.pending = account->Pending(now_us);
+  balance.held = account->Held(now_us);
+  return balance;
+}
+
 }  // namespace
+
+std::uint64_t Ledger::Impl::QueryTime() const { return std::max(options.clock_us(), last_timestamp_us); }
 
 Result<Balance> Ledger::GetBalance(MemberKey member) const {
   if (member.chain == 0) return Status::InvalidArgument("chain 0 is not a chain");
   std::shared_lock lock(impl_->state_mutex);
   if (!impl_->failure.ok()) return impl_->failure;
-  const internal::MemberState* state = impl_->members.Find(member);
-  if (state == nullptr) return Balance{};
-  return Balance{state->balance, state->last_sequence};
+  return BalanceAt(impl_->members.Find(member), impl_->FindAccount(member), impl_->QueryTime());
 }
 
 Result<std::vector<Balance>> Ledger::GetBalances(std::span<const MemberKey> members) const {
@@ -55,11 +73,44 @@ Result<std::vector<Balance>> Ledger::GetBalances(std::span<const MemberKey> memb
   if (!impl_->failure.ok()) return impl_->failure;
   std::vector<Balance> balances;
   balances.reserve(members.size());
+  const std::uint64_t now_us = impl_->QueryTime();
   for (const MemberKey& member : members) {
-    const internal::MemberState* state = impl_->members.Find(member);
-    balances.push_back(state == nullptr ? Balance{} : Balance{state->balance, state->last_sequence});
+    balances.push_back(BalanceAt(impl_->members.Find(member), impl_->FindAccount(member), now_us));
   }
   return balances;
+}
+
+Result<MemberStatus> Ledger::GetMemberStatus(MemberKey member, std::uint64_t expiring_before_us) const {
+  if (member.chain == 0) return Status::InvalidArgument("chain 0 is not a chain");
+  std::shared_lock lock(impl_->state_mutex);
+  if (!impl_->failure.ok()) return impl_->failure;
+  const std::uint64_t now_us = impl_->QueryTime();
+  MemberStatus status;
+  const internal::MemberState* state = impl_->members.Find(member);
+  const internal::Account* found = impl_->FindAccount(member);
+  status.balance = BalanceAt(state, found, now_us);
+  const Program& program = impl_->ChainOf(member.chain).program;
+  if (!program.tiers.empty()) status.tier_name = program.tiers[0].name;
+  if (found == nullptr) return status;
+  internal::Account account = *found;  // released as of now, as the next command will see it
+  account.ReleaseExpiredHolds(now_us);
+  status.debt = account.debt();
+  status.last_purchase_us = account.last_purchase_us();
+  status.expiring_points = account.ExpiringBefore(now_us, expiring_before_us);
+  status.holds = static_cast<std::uint32_t>(account.holds().size());
+  for (const internal::Lot& lot : account.lots()) {
+    status.lots.push_back(LotInfo{lot.points, lot.sequence, lot.spendable_from_us,
+                                  lot.expires_at_us == internal::kNever ? 0 : lot.expires_at_us});
+  }
+  if (!program.tiers.empty()) {
+    const internal::TierStatus tier = internal::TierAt(program, account.purchases(), now_us);
+    status.tier = tier.tier;
+    status.tier_name = program.tiers[tier.tier].name;
+    status.qualifying_points = tier.qualifying;
+    status.points_to_next_tier = tier.to_next;
+    status.tier_lapses_at_us = tier.lapses_at_us == internal::kNever ? 0 : tier.lapses_at_us;
+  }
+  return status;
 }
 
 Result<HistoryPage> Ledger::History(MemberKey member, std::string_view cursor, std::size_t limit) const {
@@ -83,15 +134,22 @@ Result<HistoryPage> Ledger::History(MemberKey member, std::string_view cursor, s
   while (sequence != 0 && page.entries.size() < limit) {
     Result<internal::Event> event = impl_->ReadEvent(sequence);
     if (!event.ok()) return event.status();
-    if (event->command.chain != member.chain || event->command.member != member.member) {
+    const Command& command = event->command;
+    // A transfer is in the receiver's history too, with the receiver's side.
+    const bool incoming = command.kind == CommandKind::kTransfer && command.member != member.member &&
+                          command.counterparty == member.member;
+    if (command.chain != member.chain || (command.member != member.member && !incoming)) {
       return Status::Corruption("event " + std::to_string(sequence) + " is in the history of another member");
     }
-    if (event->previous_sequence >= sequence) {
+    const std::uint64_t previous = incoming ? event->counterparty_previous_sequence : event->previous_sequence;
+    if (previous >= sequence) {
       return Status::Corruption("event " + std::to_string(sequence) + " points forward in its member's history");
     }
-    page.entries.push_back(HistoryEntry{event->sequence, event->timestamp_us, event->command, event->code,
-                                        event->balance_after, event->target_sequence});
-    sequence = event->previous_sequence;
+    HistoryEntry entry{event->sequence, event->timestamp_us, command, event->code,
+                       incoming ? event->counterparty_balance_after : event->balance_after, event->target_sequence,
+                       event->moved, event->program_version, event->base_points, std::move(event->shares), incoming};
+    page.entries.push_back(std::move(entry));
+    sequence = previous;
   }
   if (sequence != 0) page.next_cursor = EncodeCursor(member, sequence);
   return page;
@@ -121,8 +179,10 @@ LedgerStats Ledger::Stats() const {
 
 void Ledger::ForEachMember(const std::function<void(MemberKey, const Balance&)>& visit) const {
   std::shared_lock lock(impl_->state_mutex);
+  const std::uint64_t now_us = impl_->QueryTime();
   impl_->members.ForEach([&](const internal::MemberState& state) {
-    visit(MemberKey{state.chain, state.member}, Balance{state.balance, state.last_sequence});
+    const internal::Account* account = state.account == 0 ? nullptr : &impl_->accounts[state.account];
+    visit(MemberKey{state.chain, state.member}, BalanceAt(&state, account, now_us));
   });
 }
 

@@ -15,7 +15,7 @@ namespace tally::internal {
 
 struct MemberState {
   std::uint32_t chain;  // 0: empty slot (chain 0 is invalid)
-  std::uint32_t unused;
+  std::uint32_t account;  // index into the ledger's accounts; 0: none yet
   std::uint64_t member;
   std::int64_t balance;
   std::uint64_t last_sequence;

@@ -17,6 +17,7 @@ Event MakeEvent(std::uint64_t sequence, CommandKind kind) {
   event.command.kind = kind;
   event.code = ResultCode::kOk;
   event.balance_after = 1000 + static_cast<std::int64_t>(sequence);
+  event.moved = event.command.points;
   event.previous_sequence = sequence - 1;
   if (kind == CommandKind::kReverse) {
     event.command.target = testing::Id(1);
@@ -28,7 +29,7 @@ Event MakeEvent(std::uint64_t sequence, CommandKind kind) {
 std::string BuildBlock(std::uint64_t first, const std::vector<Event>& events) {
   BlockBuilder builder;
   builder.Reset(first, 123456789);
-  for (const Event& event : events) builder.Add(event);
+  for (const Event& event : events) EXPECT_TRUE(builder.TryAdd(event));
   return std::string(builder.Finish());
 }
 

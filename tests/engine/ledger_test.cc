@@ -55,10 +55,10 @@ class LedgerTest : public ::testing::Test {
 
 TEST_F(LedgerTest, EarnAddsPointsAndAssignsSequenceAndTime) {
   const CommandResult first = Apply(Earn(1, 1, 42, 100));
-  EXPECT_EQ(first, (CommandResult{ResultCode::kOk, 1, 1'000'000, 100}));
+  EXPECT_EQ(first, (CommandResult{ResultCode::kOk, 1, 1'000'000, 100, 100}));
   clock_us_ = 2'000'000;
   const CommandResult second = Apply(Earn(2, 1, 42, 50));
-  EXPECT_EQ(second, (CommandResult{ResultCode::kOk, 2, 2'000'000, 150}));
+  EXPECT_EQ(second, (CommandResult{ResultCode::kOk, 2, 2'000'000, 150, 50}));
   EXPECT_EQ(BalanceOf(1, 42), 150);
   EXPECT_EQ(ledger_->GetBalance({1, 42})->last_sequence, 2u);
 }
@@ -108,7 +108,7 @@ TEST_F(LedgerTest, AdjustAddsOrTakesWithAReason) {
 
 TEST_F(LedgerTest, ReverseOfEarnTakesBackUpToTheOriginal) {
   Apply(Earn(1, 1, 42, 100));
-  EXPECT_EQ(Apply(Reverse(2, 1, 42, 60, 1)), (CommandResult{ResultCode::kOk, 2, 1'000'000, 40}));
+  EXPECT_EQ(Apply(Reverse(2, 1, 42, 60, 1)), (CommandResult{ResultCode::kOk, 2, 1'000'000, 40, 60}));
   EXPECT_EQ(Apply(Reverse(3, 1, 42, 41, 1)).code, ResultCode::kReversalExceedsOriginal);
   EXPECT_EQ(Apply(Reverse(4, 1, 42, 40, 1)).balance, 0);
   EXPECT_EQ(Apply(Reverse(5, 1, 42, 1, 1)).code, ResultCode::kReversalExceedsOriginal);
@@ -122,11 +122,16 @@ TEST_F(LedgerTest, ReverseOfRedeemGivesPointsBack) {
   EXPECT_EQ(Apply(Reverse(4, 1, 42, 1, 2)).code, ResultCode::kReversalExceedsOriginal);
 }
 
-TEST_F(LedgerTest, ReverseOfSpentEarnIsInsufficientPoints) {
+TEST_F(LedgerTest, ReverseOfSpentEarnClawsBackWhatIsLeftWithoutAProgram) {
   Apply(Earn(1, 1, 42, 100));
   Apply(Redeem(2, 1, 42, 90));
-  EXPECT_EQ(Apply(Reverse(3, 1, 42, 50, 1)).code, ResultCode::kInsufficientPoints);
-  EXPECT_EQ(Apply(Reverse(4, 1, 42, 10, 1)).balance, 0);
+  // The default return policy (docs/loyalty.md): take what is left, forgive the rest.
+  const CommandResult returned = Apply(Reverse(3, 1, 42, 50, 1));
+  EXPECT_EQ(returned.code, ResultCode::kOk);
+  EXPECT_EQ(returned.points, 10);
+  EXPECT_EQ(returned.balance, 0);
+  EXPECT_EQ(Apply(Reverse(4, 1, 42, 50, 1)).points, 0) << "the forgiven part counts towards the original";
+  EXPECT_EQ(Apply(Reverse(5, 1, 42, 1, 1)).code, ResultCode::kReversalExceedsOriginal);
 }
 
 TEST_F(LedgerTest, ReverseNeedsAKnownTargetOfTheSameMember) {
@@ -241,11 +246,11 @@ TEST_F(LedgerTest, ABatchAppliesInOrderAndSeesItsOwnCommands) {
   auto results = ledger_->Apply(batch);
   ASSERT_TRUE(results.ok());
   ASSERT_EQ(results->size(), 6u);
-  EXPECT_EQ((*results)[0], (CommandResult{ResultCode::kOk, 1, 1'000'000, 100}));
+  EXPECT_EQ((*results)[0], (CommandResult{ResultCode::kOk, 1, 1'000'000, 100, 100}));
   EXPECT_EQ((*results)[1].balance, 40);
   EXPECT_EQ((*results)[2], (*results)[0]);
   EXPECT_EQ((*results)[3].code, ResultCode::kIdConflict);
-  EXPECT_EQ((*results)[4], (CommandResult{ResultCode::kOk, 3, 1'000'000, 0}));
+  EXPECT_EQ((*results)[4], (CommandResult{ResultCode::kOk, 3, 1'000'000, 0, 40}));
   EXPECT_EQ((*results)[5].code, ResultCode::kInsufficientPoints);
 }
 

@@ -4,6 +4,7 @@
 // shares no code with the engine.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -18,11 +19,11 @@ class Model {
  public:
   CommandResult Apply(const Command& command) {
     const ResultCode invalid = Check(command);
-    if (invalid != ResultCode::kOk) return {invalid, 0, 0, 0};
+    if (invalid != ResultCode::kOk) return {invalid, 0, 0, 0, 0};
     const auto key = std::make_tuple(command.chain, command.id.high, command.id.low);
     if (auto seen = logged_.find(key); seen != logged_.end()) {
       if (seen->second.command == command) return seen->second.result;
-      return {ResultCode::kIdConflict, 0, 0, 0};
+      return {ResultCode::kIdConflict, 0, 0, 0, 0};
     }
     std::int64_t& balance = balances_[{command.chain, command.member}];
     ResultCode code = ResultCode::kOk;
@@ -48,12 +49,19 @@ class Model {
           code = ResultCode::kNotReversible;
         } else if (command.points > target->command.points - target->reversed) {
           code = ResultCode::kReversalExceedsOriginal;
+        } else if (kind == CommandKind::kEarn) {
+          // A return without a program: the default policy claws back only
+          // what the member still has.
+          change = -static_cast<long double>(std::min(command.points, balance));
         } else {
-          change = kind == CommandKind::kEarn ? -static_cast<long double>(command.points) : command.points;
+          change = command.points;
         }
         break;
       }
+      default:  // Check() refuses every other kind
+        break;
     }
+    std::int64_t moved = 0;
     if (code == ResultCode::kOk) {
       const long double after = static_cast<long double>(balance) + change;
       if (after > static_cast<long double>(std::numeric_limits<std::int64_t>::max())) {
@@ -63,10 +71,11 @@ class Model {
       } else {
         balance = static_cast<std::int64_t>(after);
         if (target != nullptr) target->reversed += command.points;
+        moved = static_cast<std::int64_t>(change < 0 && command.kind != CommandKind::kAdjust ? -change : change);
       }
     }
     ++sequence_;
-    const CommandResult result{code, sequence_, 0, balance};
+    const CommandResult result{code, sequence_, 0, balance, moved};
     logged_[key] = Logged{command, result, 0};
     return result;
   }

@@ -74,7 +74,7 @@ class CommandGenerator {
     switch (Uniform(0, 199)) {
       case 0: command->id = CommandId{}; break;
       case 1: command->chain = 0; break;
-      case 2: command->kind = static_cast<CommandKind>(Uniform(5, 255)); break;
+      case 2: command->kind = static_cast<CommandKind>(Uniform(13, 255)); break;
       case 3: command->reason_code = 0; break;
       case 4: command->target = command->kind == CommandKind::kReverse ? CommandId{} : CommandId{1, 2}; break;
       case 5: command->points = std::numeric_limits<std::int64_t>::min(); break;

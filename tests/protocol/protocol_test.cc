@@ -126,7 +126,14 @@ TEST(WireCodec, QueriesRoundTrip) {
   EXPECT_EQ(decoded_history.cursor, history.cursor);
 
   HistoryPage page;
-  page.entries.push_back(HistoryEntry{8, 9, FullCommand(3), ResultCode::kNotReversible, 10, 11});
+  HistoryEntry entry;
+  entry.sequence = 8;
+  entry.timestamp_us = 9;
+  entry.command = FullCommand(3);
+  entry.code = ResultCode::kNotReversible;
+  entry.balance_after = 10;
+  entry.target_sequence = 11;
+  page.entries.push_back(entry);
   page.next_cursor = "abc";
   HistoryPage decoded_page;
   ASSERT_TRUE(DecodeHistoryResponse(EncodeHistoryResponse(page), &decoded_page).ok());

@@ -61,6 +61,10 @@ class Ledger {
   // The balances of 1..kBalanceMembersMax members, read under one lock.
   Result<std::vector<Balance>> GetBalances(std::span<const MemberKey> members) const;
 
+  // The member's lots, tier and what expires before `expiring_before_us`,
+  // at the ledger's current time (docs/loyalty.md).
+  Result<MemberStatus> GetMemberStatus(MemberKey member, std::uint64_t expiring_before_us) const;
+
   // The member's events, newest first, at most `limit` (1..kHistoryPageEntriesMax).
   // `cursor` is empty for the first page, else a next_cursor from a page of
   // the same member.

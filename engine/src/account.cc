@@ -1,0 +1,207 @@
+#include "account.h"
+
+#include <algorithm>
+
+#include "tally/status.h"
+
+namespace tally::internal {
+namespace {
+
+// Days since 1970-01-01 of a proleptic Gregorian date, and back (the
+// era-based method: 400-year eras of 146,097 days).
+std::int64_t DaysFromCivil(std::int64_t year, unsigned month, unsigned day) {
+  year -= month <= 2 ? 1 : 0;
+  const std::int64_t era = (year >= 0 ? year : year - 399) / 400;
+  const auto year_of_era = static_cast<unsigned>(year - era * 400);
+  const unsigned day_of_year = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+  const unsigned day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+  return era * 146097 + static_cast<std::int64_t>(day_of_era) - 719468;
+}
+
+void CivilFromDays(std::int64_t days, std::int64_t* year, unsigned* month) {
+  days += 719468;
+  const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  const auto day_of_era = static_cast<unsigned>(days - era * 146097);
+  const unsigned year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+  const unsigned day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const unsigned shifted_month = (5 * day_of_year + 2) / 153;
+  *month = shifted_month < 10 ? shifted_month + 3 : shifted_month - 9;
+  *year = static_cast<std::int64_t>(year_of_era) + era * 400 + (*month <= 2 ? 1 : 0);
+}
+
+}  // namespace
+
+std::uint64_t ExpiresAt(const Program& program, std::uint64_t earned_at_us) {
+  switch (program.expiry) {
+    case ExpiryKind::kNone:
+      return kNever;
+    case ExpiryKind::kDays:
+      return earned_at_us + program.expiry_value * kDayUs;
+    case ExpiryKind::kMonthEnd: {
+      std::int64_t year = 0;
+      unsigned month = 0;
+      CivilFromDays(static_cast<std::int64_t>(earned_at_us / kDayUs), &year, &month);
+      // The first day of the month after the Nth month after this one.
+      const std::int64_t months = year * 12 + (month - 1) + program.expiry_value + 1;
+      const std::int64_t first_day = DaysFromCivil(months / 12, static_cast<unsigned>(months % 12) + 1, 1);
+      return static_cast<std::uint64_t>(first_day) * kDayUs;
+    }
+  }
+  return kNever;
+}
+
+std::int64_t Hold::points() const {
+  std::int64_t sum = 0;
+  for (const Lot& slice : slices) sum += slice.points;
+  return sum;
+}
+
+std::int64_t Account::Arrive(Lot lot) {
+  TALLY_ASSERT(lot.points > 0);
+  const std::int64_t repaid = std::min(debt_, lot.points);
+  debt_ -= repaid;
+  lot.points -= repaid;
+  if (lot.points > 0) Insert(lot);
+  return lot.points;
+}
+
+void Account::Insert(const Lot& lot) {
+  auto position = std::lower_bound(lots_.begin(), lots_.end(), lot,
+                                   [](const Lot& a, const Lot& b) { return a.SpendsBefore(b); });
+  if (position != lots_.end() && position->SameLot(lot)) {
+    position->points += lot.points;
+  } else {
+    lots_.insert(position, lot);
+  }
+}
+
+std::int64_t Account::Spendable(std::uint64_t now_us) const {
+  std::int64_t sum = 0;
+  for (const Lot& lot : lots_) {
+    if (lot.Live(now_us)) sum += lot.points;
+  }
+  return sum;
+}
+
+std::int64_t Account::Pending(std::uint64_t now_us) const {
+  std::int64_t sum = 0;
+  for (const Lot& lot : lots_) {
+    if (lot.Pending(now_us)) sum += lot.points;
+  }
+  return sum;
+}
+
+std::int64_t Account::Held(std::uint64_t now_us) const {
+  std::int64_t sum = 0;
+  for (const Hold& hold : holds_) {
+    if (now_us < hold.expires_at_us) sum += hold.points();
+  }
+  return sum;
+}
+
+std::int64_t Account::Total() const {
+  std::int64_t sum = -debt_;
+  for (const Lot& lot : lots_) sum += lot.points;
+  for (const Hold& hold : holds_) sum += hold.points();
+  return sum;
+}
+
+void Account::Take(std::int64_t points, std::uint64_t now_us, std::vector<Lot>* taken) {
+  TALLY_ASSERT(points > 0);
+  for (Lot& lot : lots_) {
+    if (points == 0) break;
+    if (!lot.Live(now_us)) continue;
+    const std::int64_t part = std::min(points, lot.points);
+    if (taken != nullptr) {
+      Lot slice = lot;
+      slice.points = part;
+      taken->push_back(slice);
+    }
+    lot.points -= part;
+    points -= part;
+  }
+  TALLY_ASSERT(points == 0);
+  std::erase_if(lots_, [](const Lot& lot) { return lot.points == 0; });
+}
+
+std::int64_t Account::TakePending(std::int64_t points, std::uint64_t now_us) {
+  std::int64_t taken = 0;
+  for (Lot& lot : lots_) {
+    if (!lot.Pending(now_us) || taken == points) continue;
+    const std::int64_t part = std::min(points - taken, lot.points);
+    lot.points -= part;
+    taken += part;
+  }
+  std::erase_if(lots_, [](const Lot& lot) { return lot.points == 0; });
+  return taken;
+}
+
+void Account::Return(const std::vector<Lot>& slices) {
+  for (const Lot& slice : slices) {
+    if (slice.points > 0) Arrive(slice);
+  }
+}
+
+std::int64_t Account::TakeFromLotsOf(std::uint64_t sequence, std::int64_t points, std::uint64_t now_us) {
+  std::int64_t taken = 0;
+  for (Lot& lot : lots_) {
+    if (lot.sequence != sequence || lot.expires_at_us <= now_us || taken == points) continue;
+    const std::int64_t part = std::min(points - taken, lot.points);
+    lot.points -= part;
+    taken += part;
+  }
+  std::erase_if(lots_, [](const Lot& lot) { return lot.points == 0; });
+  return taken;
+}
+
+void Account::ReleaseExpiredHolds(std::uint64_t now_us) {
+  for (const Hold& hold : holds_) {
+    if (hold.expires_at_us <= now_us) Return(hold.slices);
+  }
+  std::erase_if(holds_, [now_us](const Hold& hold) { return hold.expires_at_us <= now_us; });
+}
+
+bool Account::HasExpiredHold(std::uint64_t now_us) const {
+  return std::any_of(holds_.begin(), holds_.end(), [now_us](const Hold& hold) { return hold.expires_at_us <= now_us; });
+}
+
+Hold* Account::FindHold(std::uint64_t sequence) {
+  for (Hold& hold : holds_) {
+    if (hold.sequence == sequence) return &hold;
+  }
+  return nullptr;
+}
+
+Hold Account::RemoveHold(std::uint64_t sequence) {
+  auto found = std::find_if(holds_.begin(), holds_.end(), [&](const Hold& hold) { return hold.sequence == sequence; });
+  TALLY_ASSERT(found != holds_.end());
+  Hold hold = std::move(*found);
+  holds_.erase(found);
+  return hold;
+}
+
+std::int64_t Account::WriteOffPastDate(std::uint64_t now_us) {
+  std::int64_t sum = 0;
+  for (const Lot& lot : lots_) {
+    if (lot.expires_at_us <= now_us) sum += lot.points;
+  }
+  std::erase_if(lots_, [now_us](const Lot& lot) { return lot.expires_at_us <= now_us; });
+  return sum;
+}
+
+bool Account::HasPastDate(std::uint64_t now_us) const {
+  // Lots are in spending order, so the first expires first.
+  if (!lots_.empty() && lots_.front().expires_at_us <= now_us) return true;
+  return HasExpiredHold(now_us);
+}
+
+std::int64_t Account::ExpiringBefore(std::uint64_t now_us, std::uint64_t before_us) const {
+  std::int64_t sum = 0;
+  for (const Lot& lot : lots_) {
+    if (lot.expires_at_us >= before_us) break;  // spending order: the rest expire later
+    if (now_us < lot.expires_at_us) sum += lot.points;
+  }
+  return sum;
+}
+
+}  // namespace tally::internal

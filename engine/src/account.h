@@ -1,0 +1,124 @@
+// Account: a member's points as the loyalty rules see them — lots, holds,
+// debt and the purchases that count towards tiers (docs/loyalty.md). Pure
+// state and arithmetic at a given ledger time; the ledger decides when to
+// call what.
+//
+// Thread safety: none; the ledger guards it.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "tally/program.h"
+
+namespace tally::internal {
+
+inline constexpr std::uint64_t kNever = std::numeric_limits<std::uint64_t>::max();
+inline constexpr std::uint64_t kDayUs = 86'400'000'000;
+
+// When a lot earned at `earned_at_us` expires under `program`: kNever, or
+// the first microsecond at which it is past date.
+std::uint64_t ExpiresAt(const Program& program, std::uint64_t earned_at_us);
+
+struct Lot {
+  std::int64_t points = 0;
+  std::uint64_t spendable_from_us = 0;
+  std::uint64_t expires_at_us = kNever;
+  std::uint64_t sequence = 0;  // the event that created it
+
+  // The spending order: the one expiring first first, then the oldest.
+  bool SpendsBefore(const Lot& other) const {
+    return expires_at_us != other.expires_at_us ? expires_at_us < other.expires_at_us : sequence < other.sequence;
+  }
+  // Lots are told apart by creating event and expiry (a transfer makes one
+  // lot per expiry it received).
+  bool SameLot(const Lot& other) const {
+    return sequence == other.sequence && expires_at_us == other.expires_at_us;
+  }
+  bool Live(std::uint64_t now_us) const { return spendable_from_us <= now_us && now_us < expires_at_us; }
+  bool Pending(std::uint64_t now_us) const { return now_us < spendable_from_us && now_us < expires_at_us; }
+};
+
+struct Hold {
+  std::uint64_t sequence = 0;  // the hold event
+  std::uint64_t expires_at_us = 0;
+  std::vector<Lot> slices;     // what it took, each with its lot's identity
+
+  std::int64_t points() const;
+};
+
+// A purchase as tiers see it.
+struct Purchase {
+  std::uint64_t earned_at_us = 0;
+  std::uint64_t sequence = 0;
+  std::int64_t awarded = 0;     // the points the purchase earned
+  std::int64_t qualifying = 0;  // its base points, less what returns took
+};
+
+class Account {
+ public:
+  // Points arriving (earn, purchase, incoming transfer, returned redeem,
+  // referral): they repay debt first; what is left becomes `lot`'s points.
+  // Returns the points that went into the lot. REQUIRES: lot.points > 0.
+  std::int64_t Arrive(Lot lot);
+
+  // Points in live lots, pending lots and unexpired holds at `now_us`.
+  std::int64_t Spendable(std::uint64_t now_us) const;
+  std::int64_t Pending(std::uint64_t now_us) const;
+  std::int64_t Held(std::uint64_t now_us) const;
+  // Everything in lots (of any state) and holds, less debt: the total balance.
+  std::int64_t Total() const;
+
+  // Takes `points` from live lots in spending order, appending what it took
+  // (with each lot's identity) to `taken` when not null.
+  // REQUIRES: 0 < points <= Spendable(now_us).
+  void Take(std::int64_t points, std::uint64_t now_us, std::vector<Lot>* taken);
+  // Takes up to `points` from pending lots in spending order; returns how
+  // many it took.
+  std::int64_t TakePending(std::int64_t points, std::uint64_t now_us);
+  // Puts slices back into the lots they came from (recreating a lot that was
+  // emptied meanwhile); like any arrival they repay debt first.
+  void Return(const std::vector<Lot>& slices);
+  // Takes up to `points` from the lots created by event `sequence` that are
+  // not past date at `now_us`; returns how many it took.
+  std::int64_t TakeFromLotsOf(std::uint64_t sequence, std::int64_t points, std::uint64_t now_us);
+
+  bool HasExpiredHold(std::uint64_t now_us) const;
+  // Holds that expired by `now_us` give their slices back and are removed.
+  void ReleaseExpiredHolds(std::uint64_t now_us);
+  Hold* FindHold(std::uint64_t sequence);
+  void AddHold(Hold hold) { holds_.push_back(std::move(hold)); }
+  // Removes the hold; its slices are the caller's to return or keep.
+  Hold RemoveHold(std::uint64_t sequence);
+
+  // Removes every lot past date at `now_us`; returns the points removed.
+  std::int64_t WriteOffPastDate(std::uint64_t now_us);
+  // True when a lot is past date or a hold has expired at `now_us`: the
+  // next expire sweep has something to write for this member.
+  bool HasPastDate(std::uint64_t now_us) const;
+  // Points in lots that are live now but past date at `before_us`.
+  std::int64_t ExpiringBefore(std::uint64_t now_us, std::uint64_t before_us) const;
+
+  std::int64_t debt() const { return debt_; }
+  // Adds to the debt (a return under allow_negative). REQUIRES: points > 0.
+  void AddDebt(std::int64_t points) { debt_ += points; }
+
+  const std::vector<Lot>& lots() const { return lots_; }
+  const std::vector<Hold>& holds() const { return holds_; }
+  std::vector<Purchase>& purchases() { return purchases_; }
+  const std::vector<Purchase>& purchases() const { return purchases_; }
+  std::uint64_t last_purchase_us() const { return last_purchase_us_; }
+  void set_last_purchase_us(std::uint64_t at) { last_purchase_us_ = at; }
+
+ private:
+  void Insert(const Lot& lot);  // merges into the same lot or inserts in spending order
+
+  std::vector<Lot> lots_;  // in spending order, none empty
+  std::vector<Hold> holds_;
+  std::vector<Purchase> purchases_;  // by time; only those tiers can still see
+  std::int64_t debt_ = 0;
+  std::uint64_t last_purchase_us_ = 0;
+};
+
+}  // namespace tally::internal
