@@ -272,6 +272,12 @@ TEST_F(LoyaltyTest, TiersFollowQualifyingPointsInTheWindowAndMultiplyTheBase) {
       << "campaign 0 is the tier's share";
   EXPECT_EQ(StatusOf(42).qualifying_points, 1200) << "only base points qualify";
 
+  // Kept until the last microsecond before it lapses, gone at that moment.
+  now_ = Date(2026, 12, 11) - 1;
+  EXPECT_EQ(StatusOf(42).tier_name, "silver");
+  now_ = Date(2026, 12, 11);
+  EXPECT_EQ(StatusOf(42).tier_name, "member");
+
   // After the window and the keep period the tier is gone.
   now_ = Date(2026, 12, 15);
   status = StatusOf(42);
