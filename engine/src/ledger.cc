@@ -256,6 +256,17 @@ Status Ledger::Impl::CommitGroup(std::span<GroupWriter* const> group) {
         ids.Prefetch(fingerprints[index + kPrefetchDistance]);
         members.Prefetch({ahead.chain, ahead.member});
       }
+      // Then, in stages, what the member slot points at: its account, whose
+      // slot is in cache by now, and the account's lots.
+      if (index + kPrefetchDistance / 2 < batch.size()) {
+        const Command& ahead = batch[index + kPrefetchDistance / 2];
+        const internal::MemberState* state = members.Find({ahead.chain, ahead.member});
+        if (state != nullptr && state->account != 0) __builtin_prefetch(&accounts[state->account]);
+      }
+      if (index + kPrefetchDistance / 4 < batch.size()) {
+        const Command& ahead = batch[index + kPrefetchDistance / 4];
+        if (const internal::Account* account = FindAccount({ahead.chain, ahead.member})) account->Prefetch();
+      }
       Result<CommandResult> result = ApplyOne(batch[index], fingerprints[index], timestamp_us);
       if (!result.ok()) {
         // The in-memory state may hold part of this group: stop for good.
