@@ -34,6 +34,7 @@ struct CallReply {
 struct Call {
   Operation operation = Operation::kApply;
   std::vector<Command> commands;   // apply
+  std::size_t bytes = 0;           // apply: the commands' request body alone
   std::vector<MemberKey> members;  // balance
   std::string body;                // other queries: the encoded request body
   Clock::time_point deadline;
@@ -303,7 +304,7 @@ class Client::Core {
     InFlight request{pending_.front()->operation, {}};
     std::string body;
     if (request.operation == Operation::kApply) {
-      body = wire::EncodeApplyRequest(Pack(&Call::commands, options_.batch_commands_max, &request.calls));
+      body = wire::EncodeApplyRequest(PackCommands(&request.calls));
     } else if (request.operation == Operation::kBalance) {
       body = wire::EncodeBalanceRequest(Pack(&Call::members, kBalanceMembersMax, &request.calls));
     } else {
@@ -313,6 +314,26 @@ class Client::Core {
     }
     wire::AppendFrame(request.operation, 0, request_id, body, frames);
     in_flight_.emplace(request_id, std::move(request));
+  }
+
+  // Takes consecutive apply calls from pending_ while their commands fit in
+  // batch_commands_max and their bytes in one frame (the first always goes:
+  // ApplyAsync checked that it fits), and returns the commands.
+  std::vector<Command> PackCommands(std::vector<CallPtr>* calls) {
+    std::vector<Command> packed;
+    std::size_t bytes = 4;
+    while (!pending_.empty() && pending_.front()->operation == Operation::kApply) {
+      const struct Call& call = *pending_.front();
+      if (!packed.empty() && (packed.size() + call.commands.size() > options_.batch_commands_max ||
+                              bytes + call.bytes - 4 > wire::kBodyBytesMax)) {
+        break;
+      }
+      packed.insert(packed.end(), call.commands.begin(), call.commands.end());
+      bytes += call.bytes - 4;
+      calls->push_back(pending_.front());
+      pending_.pop_front();
+    }
+    return packed;
   }
 
   // Takes consecutive calls of the front call's operation from pending_ while
@@ -428,9 +449,16 @@ std::future<Result<std::vector<CommandResult>>> Client::ApplyAsync(std::vector<C
     return Refused<std::vector<CommandResult>>(
         Status::InvalidArgument("a batch holds 1 to " + std::to_string(kBatchCommandsMax) + " commands"));
   }
+  const std::size_t bytes = wire::ApplyRequestBytes(batch);
+  if (bytes > wire::kBodyBytesMax) {
+    return Refused<std::vector<CommandResult>>(Status::InvalidArgument(
+        "a batch of " + std::to_string(bytes) + " bytes does not fit in one request of " +
+        std::to_string(wire::kBodyBytesMax) + "; send program commands a few at a time"));
+  }
   auto call = std::make_shared<struct Call>();
   call->operation = Operation::kApply;
   call->commands = std::move(batch);
+  call->bytes = bytes;
   return core_->Call<std::vector<CommandResult>>(call, [](const CallReply& reply) { return reply.results; });
 }
 
@@ -442,6 +470,7 @@ std::future<Result<CommandResult>> Client::SubmitAsync(const Command& command) {
   auto call = std::make_shared<struct Call>();
   call->operation = Operation::kApply;
   call->commands = {command};
+  call->bytes = wire::ApplyRequestBytes(call->commands);
   return core_->Call<CommandResult>(call, [](const CallReply& reply) { return reply.results.front(); });
 }
 
@@ -506,6 +535,21 @@ std::future<Result<std::optional<CommandResult>>> Client::FindAsync(std::uint32_
 
 Result<std::optional<CommandResult>> Client::Find(std::uint32_t chain, CommandId id) {
   return FindAsync(chain, id).get();
+}
+
+std::future<Result<MemberStatus>> Client::GetMemberStatusAsync(MemberKey member, std::uint64_t expiring_before_us) {
+  return core_->Call<MemberStatus>(
+      QueryCall(Operation::kMemberStatus, wire::EncodeMemberStatusRequest({member, expiring_before_us})),
+      [](const CallReply& reply) -> Result<MemberStatus> {
+        MemberStatus status;
+        Status decoded = wire::DecodeMemberStatusResponse(reply.body, &status);
+        if (!decoded.ok()) return decoded;
+        return status;
+      });
+}
+
+Result<MemberStatus> Client::GetMemberStatus(MemberKey member, std::uint64_t expiring_before_us) {
+  return GetMemberStatusAsync(member, expiring_before_us).get();
 }
 
 std::future<Result<ServerStatus>> Client::GetStatusAsync() {

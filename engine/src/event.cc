@@ -70,7 +70,7 @@ void AppendEvent(const Event& event, std::string* out) {
   const std::uint16_t flags = FlagsOf(event);
   TALLY_ASSERT(command.campaigns.size() <= kPurchaseCampaignsMax);
   TALLY_ASSERT(command.program.size() <= kProgramBytesMax);
-  TALLY_ASSERT(event.shares.size() <= kCampaignsMax);
+  TALLY_ASSERT(event.shares.size() <= kCampaignsMax + 1);  // every campaign and the tier
 
   const std::size_t start = out->size();
   PutFixed64(out, command.id.high);
@@ -222,7 +222,7 @@ Status DecodeEvent(Reader& reader, Event* event) {
     std::uint64_t base = 0;
     std::uint8_t count = 0;
     complete = reader.ReadFixed32(&event->program_version) && reader.ReadFixed64(&base) &&
-               reader.ReadFixed8(&count) && count <= kCampaignsMax;
+               reader.ReadFixed8(&count) && count <= kCampaignsMax + 1;
     event->base_points = static_cast<std::int64_t>(base);
     for (std::uint8_t index = 0; complete && index < count; ++index) {
       CampaignShare share;

@@ -36,7 +36,7 @@ inline constexpr std::size_t kEventCoreBytes = 56;
 inline constexpr std::size_t kPurchaseCampaignsMax = 8;
 inline constexpr std::size_t kEventBytesMax = kEventCoreBytes + 8 + 8 + 8 + 4 + 24 + 8 + 8 + 16 + 4 + 4 +
                                               (1 + 8 * kPurchaseCampaignsMax) + (2 + kProgramBytesMax) + 8 +
-                                              (4 + 8 + 1 + 16 * kCampaignsMax);
+                                              (4 + 8 + 1 + 16 * (kCampaignsMax + 1));
 
 struct Event {
   std::uint64_t sequence = 0;      // from the block: first_sequence + index

@@ -98,7 +98,9 @@ Result<MemberStatus> Ledger::GetMemberStatus(MemberKey member, std::uint64_t exp
   status.last_purchase_us = account.last_purchase_us();
   status.expiring_points = account.ExpiringBefore(now_us, expiring_before_us);
   status.holds = static_cast<std::uint32_t>(account.holds().size());
+  status.lots_total = static_cast<std::uint32_t>(account.lots().size());
   for (const internal::Lot& lot : account.lots()) {
+    if (status.lots.size() == kStatusLotsMax) break;
     status.lots.push_back(LotInfo{lot.points, lot.sequence, lot.spendable_from_us,
                                   lot.expires_at_us == internal::kNever ? 0 : lot.expires_at_us});
   }

@@ -5,14 +5,18 @@
 //              | request_id u64 | body_bytes u32 | reserved u32 (0)
 //              | body_checksum u64 | header_checksum u64          (40 bytes)
 //   string  := length u16 | bytes
-//   command := id_high u64 | id_low u64 | kind u8 | reserved u8[3] | chain u32
-//              | member u64 | points i64 | order u64 | store u64 | campaign u64
-//              | reason u32 | reserved u32 | target_high u64 | target_low u64
-//              | reserved u64                                        (96 bytes)
+//   command := id_high u64 | id_low u64 | kind u8 | campaign_count u8
+//              | program_bytes u16 | chain u32 | member u64 | points i64
+//              | order u64 | store u64 | campaign u64 | reason u32
+//              | duration_seconds u32 | target_high u64 | target_low u64
+//              | amount_minor u64 | counterparty u64 | limit u32
+//              | reserved u32                                 (112 bytes)
+//              | campaign u64{campaign_count} | program{program_bytes}
 //   result  := code u8 | reserved u8[7] | sequence u64 | timestamp_us u64
-//              | balance i64                                         (32 bytes)
+//              | balance i64 | points i64                          (40 bytes)
 //   member_key := chain u32 | reserved u32 | member u64              (16 bytes)
-//   balance    := points i64 | last_sequence u64                     (16 bytes)
+//   balance    := points i64 | last_sequence u64 | spendable i64
+//                 | pending i64 | held i64                           (40 bytes)
 //
 // Little-endian throughout; every reserved byte must be zero; a body must be
 // consumed exactly.
@@ -79,14 +83,19 @@ class BodyReader {
   }
   std::string String(std::size_t max_bytes) {
     const std::uint16_t length = U16();
-    if (!ok_ || length > max_bytes || length > reader_.remaining()) {
+    if (length > max_bytes) ok_ = false;
+    return Bytes(length);
+  }
+  std::string Bytes(std::size_t count) {
+    if (!ok_ || count > reader_.remaining()) {
       ok_ = false;
       return {};
     }
-    std::string text(reader_.rest().substr(0, length));
-    reader_ = Reader(reader_.rest().substr(length));
-    return text;
+    std::string bytes(reader_.rest().substr(0, count));
+    reader_ = Reader(reader_.rest().substr(count));
+    return bytes;
   }
+  void Fail() { ok_ = false; }
   std::size_t remaining() const { return reader_.remaining(); }
   // True when every read succeeded and nothing is left over.
   bool Finish() const { return ok_ && reader_.remaining() == 0; }
@@ -97,10 +106,12 @@ class BodyReader {
 };
 
 void PutCommand(std::string* out, const Command& command) {
+  TALLY_ASSERT(command.campaigns.size() <= kCommandCampaignsMax && command.program.size() <= kProgramBytesMax);
   PutFixed64(out, command.id.high);
   PutFixed64(out, command.id.low);
   out->push_back(static_cast<char>(command.kind));
-  PutZeros(out, 3);
+  out->push_back(static_cast<char>(command.campaigns.size()));
+  PutFixed16(out, static_cast<std::uint16_t>(command.program.size()));
   PutFixed32(out, command.chain);
   PutFixed64(out, command.member);
   PutFixed64(out, static_cast<std::uint64_t>(command.points));
@@ -108,10 +119,15 @@ void PutCommand(std::string* out, const Command& command) {
   PutFixed64(out, command.store_reference);
   PutFixed64(out, command.campaign_reference);
   PutFixed32(out, command.reason_code);
-  PutZeros(out, 4);
+  PutFixed32(out, command.duration_seconds);
   PutFixed64(out, command.target.high);
   PutFixed64(out, command.target.low);
-  PutZeros(out, 8);
+  PutFixed64(out, command.amount_minor);
+  PutFixed64(out, command.counterparty);
+  PutFixed32(out, command.limit);
+  PutZeros(out, 4);
+  for (std::uint64_t campaign : command.campaigns) PutFixed64(out, campaign);
+  out->append(command.program);
 }
 
 Command ReadCommand(BodyReader& reader) {
@@ -119,7 +135,8 @@ Command ReadCommand(BodyReader& reader) {
   command.id.high = reader.U64();
   command.id.low = reader.U64();
   command.kind = static_cast<CommandKind>(reader.U8());  // unknown kinds are the ledger's to reject
-  reader.Reserved(3);
+  const std::uint8_t campaign_count = reader.U8();
+  const std::uint16_t program_bytes = reader.U16();
   command.chain = reader.U32();
   command.member = reader.U64();
   command.points = reader.I64();
@@ -127,10 +144,19 @@ Command ReadCommand(BodyReader& reader) {
   command.store_reference = reader.U64();
   command.campaign_reference = reader.U64();
   command.reason_code = reader.U32();
-  reader.Reserved(4);
+  command.duration_seconds = reader.U32();
   command.target.high = reader.U64();
   command.target.low = reader.U64();
-  reader.Reserved(8);
+  command.amount_minor = reader.U64();
+  command.counterparty = reader.U64();
+  command.limit = reader.U32();
+  reader.Reserved(4);
+  if (campaign_count > kCommandCampaignsMax || program_bytes > kProgramBytesMax) {
+    reader.Fail();
+    return command;
+  }
+  for (std::uint8_t index = 0; index < campaign_count; ++index) command.campaigns.push_back(reader.U64());
+  command.program = reader.Bytes(program_bytes);
   return command;
 }
 
@@ -140,6 +166,7 @@ void PutResult(std::string* out, const CommandResult& result) {
   PutFixed64(out, result.sequence);
   PutFixed64(out, result.timestamp_us);
   PutFixed64(out, static_cast<std::uint64_t>(result.balance));
+  PutFixed64(out, static_cast<std::uint64_t>(result.points));
 }
 
 CommandResult ReadResult(BodyReader& reader) {
@@ -149,7 +176,26 @@ CommandResult ReadResult(BodyReader& reader) {
   result.sequence = reader.U64();
   result.timestamp_us = reader.U64();
   result.balance = reader.I64();
+  result.points = reader.I64();
   return result;
+}
+
+void PutBalance(std::string* out, const Balance& balance) {
+  PutFixed64(out, static_cast<std::uint64_t>(balance.points));
+  PutFixed64(out, balance.last_sequence);
+  PutFixed64(out, static_cast<std::uint64_t>(balance.spendable));
+  PutFixed64(out, static_cast<std::uint64_t>(balance.pending));
+  PutFixed64(out, static_cast<std::uint64_t>(balance.held));
+}
+
+Balance ReadBalance(BodyReader& reader) {
+  Balance balance;
+  balance.points = reader.I64();
+  balance.last_sequence = reader.U64();
+  balance.spendable = reader.I64();
+  balance.pending = reader.I64();
+  balance.held = reader.I64();
+  return balance;
 }
 
 }  // namespace
@@ -246,20 +292,32 @@ Status DecodeHelloResponse(std::string_view body, HelloResponse* response) {
   return reader.Finish() ? Status::Ok() : Malformed("hello response");
 }
 
+std::size_t CommandBytes(const Command& command) {
+  return kCommandCoreBytes + 8 * command.campaigns.size() + command.program.size();
+}
+
+std::size_t ApplyRequestBytes(std::span<const Command> commands) {
+  std::size_t bytes = 4;
+  for (const Command& command : commands) bytes += CommandBytes(command);
+  return bytes;
+}
+
 std::string EncodeApplyRequest(const std::vector<Command>& commands) {
   TALLY_ASSERT(!commands.empty() && commands.size() <= kBatchCommandsMax);
   std::string body;
-  body.reserve(4 + commands.size() * kCommandBytes);
+  body.reserve(ApplyRequestBytes(commands));
   PutFixed32(&body, static_cast<std::uint32_t>(commands.size()));
   for (const Command& command : commands) PutCommand(&body, command);
+  TALLY_ASSERT(body.size() <= kBodyBytesMax);
   return body;
 }
 
 Status DecodeApplyRequest(std::string_view body, std::vector<Command>* commands) {
   BodyReader reader(body);
   const std::uint32_t count = reader.U32();
-  if (count == 0 || count > kBatchCommandsMax || reader.remaining() != std::size_t{count} * kCommandBytes) {
-    return Malformed("apply request: 1 to " + std::to_string(kBatchCommandsMax) + " commands of 96 bytes");
+  if (count == 0 || count > kBatchCommandsMax || reader.remaining() < std::size_t{count} * kCommandCoreBytes) {
+    return Malformed("apply request: 1 to " + std::to_string(kBatchCommandsMax) + " commands of at least " +
+                     std::to_string(kCommandCoreBytes) + " bytes");
   }
   commands->clear();
   commands->reserve(count);
@@ -324,10 +382,7 @@ std::string EncodeBalanceResponse(const std::vector<Balance>& balances) {
   std::string body;
   PutFixed32(&body, static_cast<std::uint32_t>(balances.size()));
   PutZeros(&body, 4);
-  for (const Balance& balance : balances) {
-    PutFixed64(&body, static_cast<std::uint64_t>(balance.points));
-    PutFixed64(&body, balance.last_sequence);
-  }
+  for (const Balance& balance : balances) PutBalance(&body, balance);
   return body;
 }
 
@@ -339,12 +394,7 @@ Status DecodeBalanceResponse(std::string_view body, std::vector<Balance>* balanc
     return Malformed("balance response");
   }
   balances->clear();
-  for (std::uint32_t index = 0; index < count; ++index) {
-    Balance balance;
-    balance.points = reader.I64();
-    balance.last_sequence = reader.U64();
-    balances->push_back(balance);
-  }
+  for (std::uint32_t index = 0; index < count; ++index) balances->push_back(ReadBalance(reader));
   return reader.Finish() ? Status::Ok() : Malformed("balance response");
 }
 
@@ -373,15 +423,26 @@ std::string EncodeHistoryResponse(const HistoryPage& page) {
   PutFixed32(&body, static_cast<std::uint32_t>(page.entries.size()));
   PutZeros(&body, 4);
   for (const HistoryEntry& entry : page.entries) {
+    TALLY_ASSERT(entry.shares.size() <= kSharesMax);
     PutCommand(&body, entry.command);
     PutFixed64(&body, entry.sequence);
     PutFixed64(&body, entry.timestamp_us);
     PutFixed64(&body, static_cast<std::uint64_t>(entry.balance_after));
     PutFixed64(&body, entry.target_sequence);
     body.push_back(static_cast<char>(entry.code));
-    PutZeros(&body, 7);
+    body.push_back(static_cast<char>(entry.incoming ? 1 : 0));
+    body.push_back(static_cast<char>(entry.shares.size()));
+    PutZeros(&body, 1);
+    PutFixed32(&body, entry.program_version);
+    PutFixed64(&body, static_cast<std::uint64_t>(entry.points));
+    PutFixed64(&body, static_cast<std::uint64_t>(entry.base_points));
+    for (const CampaignShare& share : entry.shares) {
+      PutFixed64(&body, share.campaign);
+      PutFixed64(&body, static_cast<std::uint64_t>(share.points));
+    }
   }
   PutString(&body, page.next_cursor);
+  TALLY_ASSERT(body.size() <= kBodyBytesMax);
   return body;
 }
 
@@ -401,11 +462,91 @@ Status DecodeHistoryResponse(std::string_view body, HistoryPage* page) {
     entry.balance_after = reader.I64();
     entry.target_sequence = reader.U64();
     entry.code = static_cast<ResultCode>(reader.U8());
-    reader.Reserved(7);
-    page->entries.push_back(entry);
+    const std::uint8_t incoming = reader.U8();
+    const std::uint8_t share_count = reader.U8();
+    reader.Reserved(1);
+    entry.program_version = reader.U32();
+    entry.points = reader.I64();
+    entry.base_points = reader.I64();
+    if (incoming > 1 || share_count > kSharesMax) return Malformed("history response");
+    entry.incoming = incoming == 1;
+    for (std::uint8_t share = 0; share < share_count; ++share) {
+      const std::uint64_t campaign = reader.U64();
+      entry.shares.push_back({campaign, reader.I64()});
+    }
+    page->entries.push_back(std::move(entry));
   }
   page->next_cursor = reader.String(32);
   return reader.Finish() ? Status::Ok() : Malformed("history response");
+}
+
+std::string EncodeMemberStatusRequest(const MemberStatusRequest& request) {
+  std::string body;
+  PutFixed32(&body, request.member.chain);
+  PutZeros(&body, 4);
+  PutFixed64(&body, request.member.member);
+  PutFixed64(&body, request.expiring_before_us);
+  return body;
+}
+
+Status DecodeMemberStatusRequest(std::string_view body, MemberStatusRequest* request) {
+  BodyReader reader(body);
+  request->member.chain = reader.U32();
+  reader.Reserved(4);
+  request->member.member = reader.U64();
+  request->expiring_before_us = reader.U64();
+  return reader.Finish() ? Status::Ok() : Malformed("member status request");
+}
+
+std::string EncodeMemberStatusResponse(const MemberStatus& status) {
+  TALLY_ASSERT(status.lots.size() <= kStatusLotsMax && status.tier_name.size() <= kTierNameMax);
+  std::string body;
+  PutBalance(&body, status.balance);
+  PutFixed64(&body, static_cast<std::uint64_t>(status.debt));
+  PutFixed32(&body, status.tier);
+  PutFixed32(&body, status.holds);
+  PutFixed64(&body, static_cast<std::uint64_t>(status.qualifying_points));
+  PutFixed64(&body, static_cast<std::uint64_t>(status.points_to_next_tier));
+  PutFixed64(&body, status.tier_lapses_at_us);
+  PutFixed64(&body, status.last_purchase_us);
+  PutFixed64(&body, static_cast<std::uint64_t>(status.expiring_points));
+  PutFixed32(&body, static_cast<std::uint32_t>(status.lots.size()));
+  PutFixed32(&body, status.lots_total);
+  PutString(&body, status.tier_name);
+  for (const LotInfo& lot : status.lots) {
+    PutFixed64(&body, static_cast<std::uint64_t>(lot.points));
+    PutFixed64(&body, lot.sequence);
+    PutFixed64(&body, lot.spendable_from_us);
+    PutFixed64(&body, lot.expires_at_us);
+  }
+  return body;
+}
+
+Status DecodeMemberStatusResponse(std::string_view body, MemberStatus* status) {
+  BodyReader reader(body);
+  status->balance = ReadBalance(reader);
+  status->debt = reader.I64();
+  status->tier = reader.U32();
+  status->holds = reader.U32();
+  status->qualifying_points = reader.I64();
+  status->points_to_next_tier = reader.I64();
+  status->tier_lapses_at_us = reader.U64();
+  status->last_purchase_us = reader.U64();
+  status->expiring_points = reader.I64();
+  const std::uint32_t lot_count = reader.U32();
+  status->lots_total = reader.U32();
+  status->tier_name = reader.String(kTierNameMax);
+  if (lot_count > kStatusLotsMax || lot_count > status->lots_total) return Malformed("member status response");
+  status->lots.clear();
+  for (std::uint32_t index = 0; index < lot_count; ++index) {
+    LotInfo lot;
+    lot.points = reader.I64();
+    lot.sequence = reader.U64();
+    lot.spendable_from_us = reader.U64();
+    lot.expires_at_us = reader.U64();
+    status->lots.push_back(lot);
+  }
+  return reader.Finish() ? Status::Ok() : Malformed("member status response");
 }
 
 std::string EncodeFindRequest(const FindRequest& request) {

@@ -118,6 +118,11 @@ Reply EngineWorker::Query(const Request& request) {
     if (!found.ok()) return StatusError(found.status());
     return Reply{wire::Operation::kFind, wire::EncodeFindResponse(*found)};
   }
+  if (const auto* member = std::get_if<wire::MemberStatusRequest>(&request)) {
+    auto status = ledger_.GetMemberStatus(member->member, member->expiring_before_us);
+    if (!status.ok()) return StatusError(status.status());
+    return Reply{wire::Operation::kMemberStatus, wire::EncodeMemberStatusResponse(*status)};
+  }
   const LedgerStats stats = ledger_.Stats();
   wire::StatusResponse status;
   status.last_sequence = stats.last_sequence;

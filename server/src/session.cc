@@ -18,6 +18,7 @@ bool IsRequestOperation(Operation operation) {
     case Operation::kHistory:
     case Operation::kFind:
     case Operation::kStatus:
+    case Operation::kMemberStatus:
       return true;
     default:
       return false;
@@ -50,6 +51,12 @@ Status DecodeRequest(Operation operation, std::string_view body, Request* reques
       wire::FindRequest find;
       decoded = wire::DecodeFindRequest(body, &find);
       *request = find;
+      break;
+    }
+    case Operation::kMemberStatus: {
+      wire::MemberStatusRequest member;
+      decoded = wire::DecodeMemberStatusRequest(body, &member);
+      *request = member;
       break;
     }
     default:

@@ -8,6 +8,7 @@
 
 #include "server.h"
 #include "tally/client.h"
+#include "tally/program.h"
 #include "tally/internal/asio.h"
 #include "tally/internal/encoding.h"
 #include "tally/protocol.h"
@@ -180,6 +181,75 @@ TEST_F(ServerTest, EveryOperationEndToEnd) {
   EXPECT_EQ(status->connections, 1u);
 }
 
+TEST_F(ServerTest, LoyaltyCommandsAndMemberStatusEndToEnd) {
+  auto client = Connect();
+  ASSERT_TRUE(client);
+  Program program;
+  program.rate_minor = 100;
+  program.pending_days = 14;
+  program.tiers = {Tier{"member", 0, 1000}, Tier{"silver", 100, 1500}};
+  program.campaigns = {Campaign{5, 0, ~std::uint64_t{0}, 0, 25, 0, false}};
+  Command set_program;
+  set_program.id = Id(1);
+  set_program.kind = CommandKind::kProgram;
+  set_program.chain = 3;
+  set_program.program = program.Encode();
+  auto version = client->Submit(set_program);
+  ASSERT_TRUE(version.ok()) << version.status().ToString();
+  EXPECT_EQ(version->points, 1);
+
+  Command purchase;
+  purchase.id = Id(2);
+  purchase.kind = CommandKind::kEarnPurchase;
+  purchase.chain = 3;
+  purchase.member = 42;
+  purchase.order_reference = 900;
+  purchase.amount_minor = 20'000;
+  purchase.campaigns = {5};
+  auto earned = client->Submit(purchase);
+  ASSERT_TRUE(earned.ok());
+  EXPECT_EQ(earned->points, 225) << "base 200 + the named campaign's 25";
+
+  Command gift = Earn(3, 3, 42, 500);
+  Command hold = Earn(4, 3, 42, 300);
+  hold.kind = CommandKind::kHold;
+  hold.duration_seconds = 600;
+  auto applied = client->Apply(std::vector<Command>{gift, hold});
+  ASSERT_TRUE(applied.ok());
+  EXPECT_EQ((*applied)[1].code, ResultCode::kOk);
+
+  auto balance = client->GetBalance({3, 42});
+  ASSERT_TRUE(balance.ok());
+  EXPECT_EQ(balance->points, 725);
+  EXPECT_EQ(balance->pending, 225);
+  EXPECT_EQ(balance->held, 300);
+  EXPECT_EQ(balance->spendable, 200);
+
+  auto status = client->GetMemberStatus({3, 42}, ~std::uint64_t{0});
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_EQ(status->tier_name, "silver");
+  EXPECT_EQ(status->qualifying_points, 200);
+  EXPECT_EQ(status->holds, 1u);
+  EXPECT_EQ(status->lots_total, 2u);
+  EXPECT_EQ(status->balance.held, 300);
+
+  auto page = client->History({3, 42}, "", 10);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->entries.size(), 3u);
+  EXPECT_EQ(page->entries[2].shares, (std::vector<CampaignShare>{{5, 25}}));
+  EXPECT_EQ(page->entries[2].base_points, 200);
+  EXPECT_EQ(page->entries[2].command, purchase);
+
+  Program large = program;
+  for (std::uint64_t id = 6; large.campaigns.size() < kCampaignsMax; ++id) {
+    large.campaigns.push_back(Campaign{id, 0, 1, 0, 1, 0, false});
+  }
+  set_program.program = large.Encode();
+  std::vector<Command> too_big(kBatchCommandsMax / 8, set_program);  // about 2.5 MB
+  EXPECT_EQ(client->Apply(too_big).status().code(), Status::Code::kInvalidArgument)
+      << "a batch too large for one request is refused before it is sent";
+}
+
 TEST_F(ServerTest, ConcurrentPipelinedClientsGetExactBalances) {
   constexpr int kThreads = 16;
   constexpr int kCommandsPerThread = 2000;
@@ -273,7 +343,7 @@ TEST_F(ServerTest, MalformedFramesGetAnErrorCloseTheConnectionAndChangeNothing) 
   }
   {
     RawConnection raw(port_);
-    raw.SendFrame(wire::Operation::kHello, wire::EncodeHelloRequest({2, "future", ""}));
+    raw.SendFrame(wire::Operation::kHello, wire::EncodeHelloRequest({wire::kProtocolVersion + 1, "future", ""}));
     raw.ExpectErrorThenClose(wire::ErrorCode::kUnsupportedVersion);
   }
   // Truncated: half a header, or a header and half its body, then hang up.

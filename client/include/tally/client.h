@@ -56,7 +56,8 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Applies `batch` (1..kBatchCommandsMax commands) atomically; one result per command.
+  // Applies `batch` (1..kBatchCommandsMax commands, in one request body of
+  // at most 2 MiB) atomically; one result per command.
   Result<std::vector<CommandResult>> Apply(std::span<const Command> batch);
   std::future<Result<std::vector<CommandResult>>> ApplyAsync(std::vector<Command> batch);
 
@@ -73,6 +74,9 @@ class Client {
   std::future<Result<HistoryPage>> HistoryAsync(MemberKey member, std::string_view cursor, std::uint32_t limit);
   Result<std::optional<CommandResult>> Find(std::uint32_t chain, CommandId id);
   std::future<Result<std::optional<CommandResult>>> FindAsync(std::uint32_t chain, CommandId id);
+  // Lots, tier and expiring points (docs/loyalty.md, "Member status").
+  Result<MemberStatus> GetMemberStatus(MemberKey member, std::uint64_t expiring_before_us);
+  std::future<Result<MemberStatus>> GetMemberStatusAsync(MemberKey member, std::uint64_t expiring_before_us);
   Result<ServerStatus> GetStatus();
   std::future<Result<ServerStatus>> GetStatusAsync();
 

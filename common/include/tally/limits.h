@@ -27,6 +27,9 @@ inline constexpr std::size_t kBalanceMembersMax = 8192;
 // Bytes of the newest log blocks the engine keeps in memory for reads.
 inline constexpr std::size_t kLogTailBytesMax = 64u << 20;
 
+// Most lots one member status lists (the first in spending order).
+inline constexpr std::size_t kStatusLotsMax = 1000;
+
 // Most entries in one history page.
 inline constexpr std::size_t kHistoryPageEntriesMax = 1000;
 

@@ -157,7 +157,8 @@ struct MemberStatus {
   std::uint64_t tier_lapses_at_us = 0;  // 0: the tier does not lapse (the lowest tier)
   std::uint64_t last_purchase_us = 0;   // 0: no purchase
   std::int64_t expiring_points = 0;     // not yet past date, but past date before the date asked about
-  std::vector<LotInfo> lots;            // in spending order
+  std::vector<LotInfo> lots;            // in spending order, the first kStatusLotsMax
+  std::uint32_t lots_total = 0;         // how many lots there are
   std::uint32_t holds = 0;              // open holds
 };
 

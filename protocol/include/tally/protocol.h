@@ -8,33 +8,47 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "tally/limits.h"
+#include "tally/program.h"
 #include "tally/status.h"
 #include "tally/types.h"
 
 namespace tally::wire {
 
-inline constexpr std::uint16_t kProtocolVersion = 1;
+inline constexpr std::uint16_t kProtocolVersion = 2;
 inline constexpr char kMagic[4] = {'T', 'L', 'Y', 'W'};
 inline constexpr std::size_t kHeaderBytes = 40;
-inline constexpr std::size_t kCommandBytes = 96;
-inline constexpr std::size_t kResultBytes = 32;
-inline constexpr std::size_t kHistoryEntryBytes = kCommandBytes + 40;
+// A command is a fixed core followed by its campaign ids and program bytes.
+inline constexpr std::size_t kCommandCoreBytes = 112;
+inline constexpr std::size_t kCommandCampaignsMax = 8;
+inline constexpr std::size_t kResultBytes = 40;
+// A history entry is a command followed by these bytes and 16 per share.
+inline constexpr std::size_t kHistoryEntryBytes = kCommandCoreBytes + 56;
+inline constexpr std::size_t kSharesMax = kCampaignsMax + 1;  // every campaign and the tier
 inline constexpr std::size_t kMemberKeyBytes = 16;
-inline constexpr std::size_t kBalanceBytes = 16;
+inline constexpr std::size_t kBalanceBytes = 40;
 inline constexpr std::size_t kNameBytesMax = 64;
 inline constexpr std::size_t kCredentialsBytesMax = 256;
 inline constexpr std::size_t kMessageBytesMax = 512;
-// The largest body: a full apply request.
-inline constexpr std::size_t kBodyBytesMax = 4 + kBatchCommandsMax * kCommandBytes;
+// The largest body. An apply request of kBatchCommandsMax commands that each
+// name the most campaigns fits; program commands are large (up to
+// kProgramBytesMax each) and travel a few at a time.
+inline constexpr std::size_t kBodyBytesMax = 2u << 20;
+static_assert(kBodyBytesMax >= 4 + kBatchCommandsMax * (kCommandCoreBytes + 8 * kCommandCampaignsMax),
+              "a full batch of purchases fits");
 static_assert(kBodyBytesMax >= 4 + kBatchCommandsMax * kResultBytes, "an apply response fits");
-static_assert(kBodyBytesMax >= 8 + kHistoryPageEntriesMax * kHistoryEntryBytes + 32, "a history page fits");
-static_assert(kBodyBytesMax >= 8 + kBalanceMembersMax * kMemberKeyBytes, "a balance request fits");
-static_assert(kBodyBytesMax <= (1u << 20), "a frame stays under 1 MiB");
+// History never holds program commands (they are chain-level).
+static_assert(kBodyBytesMax >= 8 + kHistoryPageEntriesMax * (kHistoryEntryBytes + 8 * kCommandCampaignsMax +
+                                                              16 * kSharesMax) + 34,
+              "a history page fits");
+static_assert(kBodyBytesMax >= 8 + kBalanceMembersMax * kBalanceBytes, "a balance response fits");
+static_assert(kBodyBytesMax >= 112 + kTierNameMax + kStatusLotsMax * 32, "a member status fits");
+static_assert(kBodyBytesMax <= (4u << 20), "a frame stays under 4 MiB");
 
 enum class Operation : std::uint8_t {
   kHello = 1,
@@ -43,6 +57,7 @@ enum class Operation : std::uint8_t {
   kHistory = 4,
   kFind = 5,
   kStatus = 6,
+  kMemberStatus = 7,
   kError = 15,  // responses only
 };
 
@@ -97,6 +112,10 @@ struct HistoryRequest {
   std::uint32_t limit = 0;
   std::string cursor;
 };
+struct MemberStatusRequest {
+  MemberKey member;
+  std::uint64_t expiring_before_us = 0;
+};
 struct FindRequest {
   std::uint32_t chain = 0;
   CommandId id;
@@ -111,6 +130,10 @@ Status DecodeHelloRequest(std::string_view body, HelloRequest* request);
 std::string EncodeHelloResponse(const HelloResponse& response);
 Status DecodeHelloResponse(std::string_view body, HelloResponse* response);
 
+// The bytes `command` takes in an apply request, and a whole request's body.
+std::size_t CommandBytes(const Command& command);
+std::size_t ApplyRequestBytes(std::span<const Command> commands);
+// REQUIRES: 1..kBatchCommandsMax commands, and ApplyRequestBytes() <= kBodyBytesMax.
 std::string EncodeApplyRequest(const std::vector<Command>& commands);
 Status DecodeApplyRequest(std::string_view body, std::vector<Command>* commands);
 std::string EncodeApplyResponse(const std::vector<CommandResult>& results);
@@ -125,6 +148,11 @@ std::string EncodeHistoryRequest(const HistoryRequest& request);
 Status DecodeHistoryRequest(std::string_view body, HistoryRequest* request);
 std::string EncodeHistoryResponse(const HistoryPage& page);
 Status DecodeHistoryResponse(std::string_view body, HistoryPage* page);
+
+std::string EncodeMemberStatusRequest(const MemberStatusRequest& request);
+Status DecodeMemberStatusRequest(std::string_view body, MemberStatusRequest* request);
+std::string EncodeMemberStatusResponse(const MemberStatus& status);
+Status DecodeMemberStatusResponse(std::string_view body, MemberStatus* status);
 
 std::string EncodeFindRequest(const FindRequest& request);
 Status DecodeFindRequest(std::string_view body, FindRequest* request);
