@@ -19,6 +19,7 @@ class Backend {
   virtual ~Backend() = default;
   virtual Result<std::vector<CommandResult>> Apply(std::span<const Command> batch) = 0;
   virtual Result<Balance> GetBalance(MemberKey member) = 0;
+  virtual Result<MemberStatus> GetMemberStatus(MemberKey member, std::uint64_t expiring_before_us) = 0;
   virtual Result<HistoryPage> History(MemberKey member, std::string_view cursor, std::uint32_t limit) = 0;
   virtual Result<std::optional<CommandResult>> Find(std::uint32_t chain, CommandId id) = 0;
   // Named figures for `status`.
@@ -30,6 +31,9 @@ class LedgerBackend final : public Backend {
   explicit LedgerBackend(std::unique_ptr<Ledger> ledger) : ledger_(std::move(ledger)) {}
   Result<std::vector<CommandResult>> Apply(std::span<const Command> batch) override { return ledger_->Apply(batch); }
   Result<Balance> GetBalance(MemberKey member) override { return ledger_->GetBalance(member); }
+  Result<MemberStatus> GetMemberStatus(MemberKey member, std::uint64_t expiring_before_us) override {
+    return ledger_->GetMemberStatus(member, expiring_before_us);
+  }
   Result<HistoryPage> History(MemberKey member, std::string_view cursor, std::uint32_t limit) override {
     return ledger_->History(member, cursor, limit);
   }
@@ -56,6 +60,9 @@ class ClientBackend final : public Backend {
   explicit ClientBackend(std::unique_ptr<Client> client) : client_(std::move(client)) {}
   Result<std::vector<CommandResult>> Apply(std::span<const Command> batch) override { return client_->Apply(batch); }
   Result<Balance> GetBalance(MemberKey member) override { return client_->GetBalance(member); }
+  Result<MemberStatus> GetMemberStatus(MemberKey member, std::uint64_t expiring_before_us) override {
+    return client_->GetMemberStatus(member, expiring_before_us);
+  }
   Result<HistoryPage> History(MemberKey member, std::string_view cursor, std::uint32_t limit) override {
     return client_->History(member, cursor, limit);
   }

@@ -7,6 +7,9 @@
 // Exit status: 0 ok; 1 the ledger rejected the command; 2 usage error;
 // 3 the server could not be reached or did not answer in time; 4 the data
 // directory could not be opened, read or written, or replay found a difference.
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +22,7 @@
 
 #include "backend.h"
 #include "tally/limits.h"
+#include "tally/program.h"
 #include "tally/replay.h"
 
 namespace {
@@ -36,12 +40,25 @@ constexpr char kUsage[] = R"(usage: tally [--server HOST:PORT | --data DIR] [--j
 Talks to tallyd at HOST:PORT (default 127.0.0.1:7411), or, with --data, works
 directly on the ledger in DIR (which no server may have open).
 
-subcommands:
+subcommands (docs/engine.md and docs/loyalty.md say what each does):
   earn     --chain N --member N --points N [--id HEX32] [--order N] [--store N] [--campaign N] [--reason N]
   redeem   --chain N --member N --points N [--id HEX32] [--order N] [--store N] [--campaign N] [--reason N]
   adjust   --chain N --member N --points N --reason N [--id HEX32]   (points may be negative)
   reverse  --chain N --member N --points N --target HEX32 [--id HEX32] [--reason N]
+  purchase --chain N --member N --order N --amount MINOR_UNITS [--store N] [--campaigns ID,ID,...] [--id HEX32]
+  hold     --chain N --member N --points N --duration SECONDS [--id HEX32]
+  capture  --chain N --member N --hold HEX32 --points N [--id HEX32]
+  release  --chain N --member N --hold HEX32 [--id HEX32]
+  transfer --chain N --member N --to N --points N [--id HEX32]
+  referral --chain N --member N --referred N [--id HEX32]
+  program  --chain N [--rate POINTS/MINOR] [--pending-days N] [--expiry none|days:N|month-end:N]
+           [--returns claw-back|allow-negative] [--referral-points N]
+           [--tier-window-days N] [--tier-keep-days N] [--tier NAME:THRESHOLD:PERMILLE]...
+           [--campaign-rule ID:FROM:TO:xPERMILLE|+POINTS[:auto][:tier=K]]... [--id HEX32]
+           (a new version of the chain's program; dates are YYYY-MM-DD, UTC)
+  expire   --chain N [--limit N]   write off past-date points: sweeps until none are left
   balance  --chain N --member N
+  member   --chain N --member N [--expiring-before YYYY-MM-DD]   lots, tier, expiring points
   history  --chain N --member N [--limit N] [--cursor C]
   find     --chain N --id HEX32
   init     create the ledger in DIR if it does not exist, then print its status
@@ -62,6 +79,8 @@ class Arguments {
  public:
   // Flags that take no value.
   static bool IsSwitch(std::string_view name) { return name == "--json" || name == "--help"; }
+  // Flags that may be given more than once.
+  static bool IsRepeatable(std::string_view name) { return name == "--tier" || name == "--campaign-rule"; }
 
   static Arguments Parse(int argc, char** argv) {
     Arguments arguments;
@@ -69,11 +88,14 @@ class Arguments {
       std::string_view word = argv[index];
       if (word.starts_with("--")) {
         if (IsSwitch(word)) {
-          arguments.values_[std::string(word)] = "";
+          arguments.values_.emplace(std::string(word), "");
           continue;
         }
         if (index + 1 >= argc) throw UsageError{std::string(word) + " needs a value"};
-        arguments.values_[std::string(word)] = argv[++index];
+        if (!IsRepeatable(word) && arguments.values_.contains(std::string(word))) {
+          throw UsageError{std::string(word) + " is given twice"};
+        }
+        arguments.values_.emplace(std::string(word), argv[++index]);
       } else if (arguments.subcommand_.empty()) {
         arguments.subcommand_ = word;
       } else {
@@ -84,6 +106,12 @@ class Arguments {
   }
 
   const std::string& subcommand() const { return subcommand_; }
+  // Every value of a repeatable flag, in the order given.
+  std::vector<std::string> All(const std::string& name) const {
+    std::vector<std::string> all;
+    for (auto [it, end] = values_.equal_range(name); it != end; ++it) all.push_back(it->second);
+    return all;
+  }
   bool Has(const std::string& name) const { return values_.contains(name); }
   std::string Text(const std::string& name, const std::string& fallback) const {
     auto found = values_.find(name);
@@ -125,8 +153,132 @@ class Arguments {
 
  private:
   std::string subcommand_;
-  std::map<std::string, std::string> values_;
+  std::multimap<std::string, std::string> values_;
 };
+
+// "12", or "12" + separator + "34"...: the unsigned integers of `text`.
+std::vector<std::uint64_t> SplitNumbers(const std::string& flag, const std::string& text, char separator) {
+  std::vector<std::uint64_t> numbers;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t end = text.find(separator, start);
+    const std::string part = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    char* stop = nullptr;
+    errno = 0;
+    const unsigned long long value = std::strtoull(part.c_str(), &stop, 10);
+    if (part.empty() || part[0] == '-' || *stop != '\0' || errno == ERANGE) {
+      throw UsageError{flag + ": '" + part + "' is not a non-negative integer"};
+    }
+    numbers.push_back(value);
+    if (end == std::string::npos) return numbers;
+    start = end + 1;
+  }
+}
+
+// YYYY-MM-DD (00:00 UTC that day) in microseconds since the epoch.
+std::uint64_t ParseDate(const std::string& flag, const std::string& text) {
+  const std::vector<std::uint64_t> parts = text.size() == 10 && text[4] == '-' && text[7] == '-'
+                                               ? SplitNumbers(flag, text, '-')
+                                               : std::vector<std::uint64_t>{};
+  if (parts.size() != 3) throw UsageError{flag + " wants a date YYYY-MM-DD, not '" + text + "'"};
+  const std::chrono::year_month_day date{std::chrono::year{static_cast<int>(parts[0])},
+                                         std::chrono::month{static_cast<unsigned>(parts[1])},
+                                         std::chrono::day{static_cast<unsigned>(parts[2])}};
+  if (!date.ok() || parts[0] < 1970) throw UsageError{flag + ": " + text + " is not a date"};
+  const auto days = std::chrono::sys_days{date}.time_since_epoch().count();
+  return static_cast<std::uint64_t>(days) * 86'400'000'000ULL;
+}
+
+std::vector<std::string> Split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t end = text.find(separator, start);
+    parts.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) return parts;
+    start = end + 1;
+  }
+}
+
+template <typename Integer>
+Integer Narrow(const std::string& flag, std::uint64_t value) {
+  if (value > static_cast<std::uint64_t>(std::numeric_limits<Integer>::max())) {
+    throw UsageError{flag + ": " + std::to_string(value) + " is too large"};
+  }
+  return static_cast<Integer>(value);
+}
+
+// The program flags of `tally program`; the ledger checks the ranges.
+tally::Program ReadProgram(const Arguments& arguments) {
+  tally::Program program;
+  if (arguments.Has("--rate")) {
+    const std::string text = arguments.Text("--rate", "");
+    if (std::count(text.begin(), text.end(), '/') != 1) throw UsageError{"--rate wants POINTS/MINOR_UNITS, e.g. 1/100"};
+    const std::vector<std::uint64_t> rate = SplitNumbers("--rate", text, '/');
+    program.rate_points = Narrow<std::uint32_t>("--rate", rate[0]);
+    program.rate_minor = Narrow<std::uint32_t>("--rate", rate[1]);
+  }
+  program.pending_days = arguments.Number<std::uint32_t>("--pending-days", 0);
+  const std::string expiry = arguments.Text("--expiry", "none");
+  if (expiry != "none") {
+    const std::size_t colon = expiry.find(':');
+    const std::string kind = expiry.substr(0, colon);
+    if (colon == std::string::npos || (kind != "days" && kind != "month-end")) {
+      throw UsageError{"--expiry is none, days:N or month-end:N"};
+    }
+    program.expiry = kind == "days" ? tally::ExpiryKind::kDays : tally::ExpiryKind::kMonthEnd;
+    program.expiry_value = Narrow<std::uint32_t>("--expiry", SplitNumbers("--expiry", expiry.substr(colon + 1), ':')[0]);
+  }
+  const std::string returns = arguments.Text("--returns", "claw-back");
+  if (returns != "claw-back" && returns != "allow-negative") {
+    throw UsageError{"--returns is claw-back or allow-negative"};
+  }
+  program.return_policy =
+      returns == "claw-back" ? tally::ReturnPolicy::kClawBack : tally::ReturnPolicy::kAllowNegative;
+  program.referral_points = arguments.Number<std::int64_t>("--referral-points", 0);
+  program.tier_window_days = arguments.Number<std::uint32_t>("--tier-window-days", 365);
+  program.tier_keep_days = arguments.Number<std::uint32_t>("--tier-keep-days", 0);
+  for (const std::string& text : arguments.All("--tier")) {
+    const std::vector<std::string> parts = Split(text, ':');
+    if (parts.size() != 3) throw UsageError{"--tier wants NAME:THRESHOLD:PERMILLE, e.g. silver:1000:1500"};
+    tally::Tier tier;
+    tier.name = parts[0];
+    tier.threshold = Narrow<std::int64_t>("--tier", SplitNumbers("--tier", parts[1], ':')[0]);
+    tier.multiplier_permille = Narrow<std::uint32_t>("--tier", SplitNumbers("--tier", parts[2], ':')[0]);
+    program.tiers.push_back(tier);
+  }
+  for (const std::string& text : arguments.All("--campaign-rule")) {
+    const std::vector<std::string> parts = Split(text, ':');
+    if (parts.size() < 4 || parts[3].size() < 2 || (parts[3][0] != 'x' && parts[3][0] != '+')) {
+      throw UsageError{"--campaign-rule wants ID:FROM:TO:xPERMILLE or ID:FROM:TO:+POINTS, then :auto or :tier=K"};
+    }
+    tally::Campaign campaign;
+    campaign.id = SplitNumbers("--campaign-rule", parts[0], ':')[0];
+    campaign.starts_at_us = ParseDate("--campaign-rule", parts[1]);
+    campaign.ends_at_us = ParseDate("--campaign-rule", parts[2]);
+    const std::uint64_t value = SplitNumbers("--campaign-rule", parts[3].substr(1), ':')[0];
+    if (parts[3][0] == 'x') campaign.multiplier_permille = Narrow<std::uint32_t>("--campaign-rule", value);
+    else campaign.bonus_points = Narrow<std::int64_t>("--campaign-rule", value);
+    for (std::size_t index = 4; index < parts.size(); ++index) {
+      if (parts[index] == "auto") {
+        campaign.automatic = true;
+      } else if (parts[index].starts_with("tier=")) {
+        campaign.min_tier = Narrow<std::uint8_t>("--campaign-rule", SplitNumbers("--campaign-rule", parts[index].substr(5), ':')[0]);
+      } else {
+        throw UsageError{"--campaign-rule: unknown option '" + parts[index] + "'"};
+      }
+    }
+    program.campaigns.push_back(campaign);
+  }
+  if (program.tiers.size() > tally::kTiersMax || program.campaigns.size() > tally::kCampaignsMax) {
+    throw UsageError{"at most " + std::to_string(tally::kTiersMax) + " tiers and " +
+                     std::to_string(tally::kCampaignsMax) + " campaign rules"};
+  }
+  for (const tally::Tier& tier : program.tiers) {
+    if (tier.name.size() > tally::kTierNameMax) throw UsageError{"a tier name is at most 15 characters"};
+  }
+  return program;
+}
 
 tally::CommandId RandomCommandId() {
   std::random_device device;
@@ -166,17 +318,40 @@ int ReportError(const tally::Status& status, bool json) {
 }
 
 tally::Command ReadCommand(const Arguments& arguments, tally::CommandKind kind) {
+  using tally::CommandKind;
   tally::Command command;
   command.kind = kind;
   command.id = arguments.Has("--id") ? arguments.Id("--id") : RandomCommandId();
   command.chain = arguments.Number<std::uint32_t>("--chain");
+  if (kind == CommandKind::kProgram) {
+    command.program = ReadProgram(arguments).Encode();
+    return command;
+  }
   command.member = arguments.Number<std::uint64_t>("--member");
-  command.points = arguments.Number<std::int64_t>("--points");
+  const bool has_points = kind != CommandKind::kEarnPurchase && kind != CommandKind::kRelease &&
+                          kind != CommandKind::kReferral;
+  if (has_points) command.points = arguments.Number<std::int64_t>("--points");
   command.order_reference = arguments.Number<std::uint64_t>("--order", 0);
   command.store_reference = arguments.Number<std::uint64_t>("--store", 0);
   command.campaign_reference = arguments.Number<std::uint64_t>("--campaign", 0);
   command.reason_code = arguments.Number<std::uint32_t>("--reason", 0);
-  if (kind == tally::CommandKind::kReverse) command.target = arguments.Id("--target");
+  switch (kind) {
+    case CommandKind::kReverse: command.target = arguments.Id("--target"); break;
+    case CommandKind::kCapture:
+    case CommandKind::kRelease: command.target = arguments.Id("--hold"); break;
+    case CommandKind::kHold: command.duration_seconds = arguments.Number<std::uint32_t>("--duration"); break;
+    case CommandKind::kTransfer: command.counterparty = arguments.Number<std::uint64_t>("--to"); break;
+    case CommandKind::kReferral: command.counterparty = arguments.Number<std::uint64_t>("--referred"); break;
+    case CommandKind::kEarnPurchase:
+      command.order_reference = arguments.Number<std::uint64_t>("--order");
+      command.amount_minor = arguments.Number<std::uint64_t>("--amount");
+      if (arguments.Has("--campaigns")) {
+        command.campaigns = SplitNumbers("--campaigns", arguments.Text("--campaigns", ""), ',');
+        if (command.campaigns.size() > 8) throw UsageError{"--campaigns names at most 8 campaigns"};
+      }
+      break;
+    default: break;
+  }
   return command;
 }
 
@@ -187,11 +362,15 @@ int RunCommand(tally::cli::Backend& ledger, const tally::Command& command, bool 
   const std::string code(tally::ResultCodeName(result.code));
   if (json) {
     std::printf("{\"id\":\"%s\",\"result\":\"%s\",\"sequence\":%" PRIu64 ",\"balance\":%" PRId64
-                ",\"timestamp_us\":%" PRIu64 "}\n",
-                command.id.ToHex().c_str(), code.c_str(), result.sequence, result.balance, result.timestamp_us);
+                ",\"points\":%" PRId64 ",\"timestamp_us\":%" PRIu64 "}\n",
+                command.id.ToHex().c_str(), code.c_str(), result.sequence, result.balance, result.points,
+                result.timestamp_us);
+  } else if (result.code == tally::ResultCode::kOk && command.kind == tally::CommandKind::kProgram) {
+    std::printf("ok: program version %" PRId64 " of chain %u (sequence %" PRIu64 ", id %s)\n", result.points,
+                command.chain, result.sequence, command.id.ToHex().c_str());
   } else if (result.code == tally::ResultCode::kOk) {
     std::printf("ok: %s %" PRId64 " points, balance %" PRId64 " (sequence %" PRIu64 ", id %s)\n",
-                std::string(tally::CommandKindName(command.kind)).c_str(), command.points, result.balance,
+                std::string(tally::CommandKindName(command.kind)).c_str(), result.points, result.balance,
                 result.sequence, command.id.ToHex().c_str());
   } else {
     std::printf("rejected: %s (id %s)\n", code.c_str(), command.id.ToHex().c_str());
@@ -204,11 +383,102 @@ int RunBalance(tally::cli::Backend& ledger, const Arguments& arguments, bool jso
   auto balance = ledger.GetBalance(member);
   if (!balance.ok()) return ReportError(balance.status(), json);
   if (json) {
-    std::printf("{\"chain\":%u,\"member\":%" PRIu64 ",\"balance\":%" PRId64 ",\"last_sequence\":%" PRIu64 "}\n",
-                member.chain, member.member, balance->points, balance->last_sequence);
+    std::printf("{\"chain\":%u,\"member\":%" PRIu64 ",\"balance\":%" PRId64 ",\"spendable\":%" PRId64
+                ",\"pending\":%" PRId64 ",\"held\":%" PRId64 ",\"last_sequence\":%" PRIu64 "}\n",
+                member.chain, member.member, balance->points, balance->spendable, balance->pending, balance->held,
+                balance->last_sequence);
   } else {
-    std::printf("chain %u member %" PRIu64 ": %" PRId64 " points\n", member.chain, member.member, balance->points);
+    std::printf("chain %u member %" PRIu64 ": %" PRId64 " points (spendable %" PRId64 ", pending %" PRId64
+                ", held %" PRId64 ")\n",
+                member.chain, member.member, balance->points, balance->spendable, balance->pending, balance->held);
   }
+  return kExitOk;
+}
+
+std::string FormatTime(std::uint64_t microseconds) {
+  if (microseconds == 0) return "never";
+  const std::chrono::sys_days day{std::chrono::days{static_cast<std::int64_t>(microseconds / 86'400'000'000ULL)}};
+  const std::chrono::year_month_day date{day};
+  char text[32];
+  std::snprintf(text, sizeof(text), "%04d-%02u-%02u", static_cast<int>(date.year()),
+                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()));
+  return text;
+}
+
+int RunMember(tally::cli::Backend& ledger, const Arguments& arguments, bool json) {
+  const tally::MemberKey member{arguments.Number<std::uint32_t>("--chain"), arguments.Number<std::uint64_t>("--member")};
+  const std::uint64_t before =
+      arguments.Has("--expiring-before") ? ParseDate("--expiring-before", arguments.Text("--expiring-before", "")) : 0;
+  auto status = ledger.GetMemberStatus(member, before);
+  if (!status.ok()) return ReportError(status.status(), json);
+  const tally::Balance& balance = status->balance;
+  if (json) {
+    std::printf("{\"chain\":%u,\"member\":%" PRIu64 ",\"balance\":%" PRId64 ",\"spendable\":%" PRId64
+                ",\"pending\":%" PRId64 ",\"held\":%" PRId64 ",\"debt\":%" PRId64
+                ",\"tier\":\"%s\",\"qualifying_points\":%" PRId64 ",\"points_to_next_tier\":%" PRId64
+                ",\"tier_lapses_at_us\":%" PRIu64 ",\"last_purchase_us\":%" PRIu64 ",\"expiring_points\":%" PRId64
+                ",\"holds\":%u,\"lots_total\":%u,\"lots\":[",
+                member.chain, member.member, balance.points, balance.spendable, balance.pending, balance.held,
+                status->debt, JsonEscape(status->tier_name).c_str(), status->qualifying_points,
+                status->points_to_next_tier, status->tier_lapses_at_us, status->last_purchase_us,
+                status->expiring_points, status->holds, status->lots_total);
+    for (std::size_t index = 0; index < status->lots.size(); ++index) {
+      const tally::LotInfo& lot = status->lots[index];
+      std::printf("%s{\"points\":%" PRId64 ",\"sequence\":%" PRIu64 ",\"spendable_from_us\":%" PRIu64
+                  ",\"expires_at_us\":%" PRIu64 "}",
+                  index == 0 ? "" : ",", lot.points, lot.sequence, lot.spendable_from_us, lot.expires_at_us);
+    }
+    std::printf("]}\n");
+    return kExitOk;
+  }
+  std::printf("chain %u member %" PRIu64 ": %" PRId64 " points (spendable %" PRId64 ", pending %" PRId64
+              ", held %" PRId64 ", owed %" PRId64 ")\n",
+              member.chain, member.member, balance.points, balance.spendable, balance.pending, balance.held,
+              status->debt);
+  if (!status->tier_name.empty()) {
+    std::printf("tier %s: %" PRId64 " qualifying points, %" PRId64 " to the next tier, lapses %s\n",
+                status->tier_name.c_str(), status->qualifying_points, status->points_to_next_tier,
+                FormatTime(status->tier_lapses_at_us).c_str());
+  }
+  std::printf("last purchase %s; %u open holds\n", FormatTime(status->last_purchase_us).c_str(), status->holds);
+  if (before != 0) {
+    std::printf("%" PRId64 " points expire before %s\n", status->expiring_points, FormatTime(before).c_str());
+  }
+  for (const tally::LotInfo& lot : status->lots) {
+    std::printf("  lot %10" PRId64 " points  from event %" PRIu64 "  spendable %s  expires %s\n", lot.points,
+                lot.sequence, FormatTime(lot.spendable_from_us).c_str(), FormatTime(lot.expires_at_us).c_str());
+  }
+  if (status->lots_total > status->lots.size()) {
+    std::printf("  … and %zu more lots\n", status->lots_total - status->lots.size());
+  }
+  return kExitOk;
+}
+
+// Sweeps with fresh command ids until one writes no member.
+int RunExpire(tally::cli::Backend& ledger, const Arguments& arguments, bool json) {
+  tally::Command sweep;
+  sweep.kind = tally::CommandKind::kExpire;
+  sweep.chain = arguments.Number<std::uint32_t>("--chain");
+  sweep.limit = arguments.Number<std::uint32_t>("--limit", 8192);
+  std::int64_t written = 0;
+  int sweeps = 0;
+  while (true) {
+    sweep.id = RandomCommandId();
+    auto results = ledger.Apply({&sweep, 1});
+    if (!results.ok()) return ReportError(results.status(), json);
+    const tally::CommandResult& result = results->front();
+    if (result.code != tally::ResultCode::kOk) {
+      const std::string code(tally::ResultCodeName(result.code));
+      if (json) std::printf("{\"result\":\"%s\"}\n", code.c_str());
+      else std::printf("rejected: %s\n", code.c_str());
+      return kExitRejected;
+    }
+    ++sweeps;
+    written += result.points;
+    if (result.points == 0) break;
+  }
+  if (json) std::printf("{\"result\":\"ok\",\"members\":%" PRId64 ",\"sweeps\":%d}\n", written, sweeps);
+  else std::printf("ok: wrote off past-date points of %" PRId64 " members in %d sweeps\n", written, sweeps);
   return kExitOk;
 }
 
@@ -222,15 +492,26 @@ int RunHistory(tally::cli::Backend& ledger, const Arguments& arguments, bool jso
   for (const tally::HistoryEntry& entry : page->entries) {
     const std::string kind(tally::CommandKindName(entry.command.kind));
     const std::string code(tally::ResultCodeName(entry.code));
+    const std::string shown_kind = entry.incoming ? "transfer_in" : kind;
     if (json) {
       std::printf("%s{\"sequence\":%" PRIu64 ",\"timestamp_us\":%" PRIu64
                   ",\"kind\":\"%s\",\"result\":\"%s\",\"points\":%" PRId64 ",\"balance\":%" PRId64
-                  ",\"id\":\"%s\"}",
-                  first ? "" : ",", entry.sequence, entry.timestamp_us, kind.c_str(), code.c_str(),
-                  entry.command.points, entry.balance_after, entry.command.id.ToHex().c_str());
+                  ",\"id\":\"%s\"",
+                  first ? "" : ",", entry.sequence, entry.timestamp_us, shown_kind.c_str(), code.c_str(),
+                  entry.points, entry.balance_after, entry.command.id.ToHex().c_str());
+      if (entry.command.kind == tally::CommandKind::kEarnPurchase) {
+        std::printf(",\"program_version\":%u,\"base_points\":%" PRId64 ",\"shares\":[", entry.program_version,
+                    entry.base_points);
+        for (std::size_t index = 0; index < entry.shares.size(); ++index) {
+          std::printf("%s{\"campaign\":%" PRIu64 ",\"points\":%" PRId64 "}", index == 0 ? "" : ",",
+                      entry.shares[index].campaign, entry.shares[index].points);
+        }
+        std::printf("]");
+      }
+      std::printf("}");
     } else {
-      std::printf("%10" PRIu64 "  %-8s %12" PRId64 "  balance %12" PRId64 "  %s  id %s\n", entry.sequence,
-                  kind.c_str(), entry.command.points, entry.balance_after, code.c_str(),
+      std::printf("%10" PRIu64 "  %-13s %12" PRId64 "  balance %12" PRId64 "  %s  id %s\n", entry.sequence,
+                  shown_kind.c_str(), entry.points, entry.balance_after, code.c_str(),
                   entry.command.id.ToHex().c_str());
     }
     first = false;
@@ -312,17 +593,32 @@ int Run(const Arguments& arguments) {
       {"redeem", tally::CommandKind::kRedeem},
       {"adjust", tally::CommandKind::kAdjust},
       {"reverse", tally::CommandKind::kReverse},
+      {"purchase", tally::CommandKind::kEarnPurchase},
+      {"hold", tally::CommandKind::kHold},
+      {"capture", tally::CommandKind::kCapture},
+      {"release", tally::CommandKind::kRelease},
+      {"transfer", tally::CommandKind::kTransfer},
+      {"referral", tally::CommandKind::kReferral},
+      {"program", tally::CommandKind::kProgram},
   };
   const auto command_kind = kCommands.find(subcommand);
   const bool known = command_kind != kCommands.end() || subcommand == "balance" || subcommand == "history" ||
-                     subcommand == "find" || subcommand == "status" || subcommand == "init";
+                     subcommand == "find" || subcommand == "status" || subcommand == "init" ||
+                     subcommand == "member" || subcommand == "expire";
   if (!known) throw UsageError{subcommand.empty() ? "no subcommand" : "unknown subcommand '" + subcommand + "'"};
   // Read every argument before opening the ledger, so a usage error touches nothing.
   std::optional<tally::Command> command;
   if (command_kind != kCommands.end()) command = ReadCommand(arguments, command_kind->second);
-  if (subcommand == "balance" || subcommand == "history") {
+  if (subcommand == "balance" || subcommand == "history" || subcommand == "member") {
     arguments.Number<std::uint32_t>("--chain");
     arguments.Number<std::uint64_t>("--member");
+  }
+  if (subcommand == "member" && arguments.Has("--expiring-before")) {
+    ParseDate("--expiring-before", arguments.Text("--expiring-before", ""));
+  }
+  if (subcommand == "expire") {
+    arguments.Number<std::uint32_t>("--chain");
+    arguments.Number<std::uint32_t>("--limit", 8192);
   }
   if (subcommand == "find") arguments.Id("--id");
 
@@ -333,7 +629,7 @@ int Run(const Arguments& arguments) {
     // Only a command (or init) may create the data directory; a query of a
     // directory that does not exist is an error.
     tally::OpenOptions options;
-    options.create_if_missing = command.has_value() || subcommand == "init";
+    options.create_if_missing = command.has_value() || subcommand == "init" || subcommand == "expire";
     auto ledger = tally::Ledger::Open(directory, options);
     if (!ledger.ok()) return ReportError(ledger.status(), json);
     backend = std::make_unique<tally::cli::LedgerBackend>(std::move(ledger.value()));
@@ -358,6 +654,8 @@ int Run(const Arguments& arguments) {
   tally::cli::Backend& ledger = *backend;
   if (command) return RunCommand(ledger, *command, json);
   if (subcommand == "balance") return RunBalance(ledger, arguments, json);
+  if (subcommand == "member") return RunMember(ledger, arguments, json);
+  if (subcommand == "expire") return RunExpire(ledger, arguments, json);
   if (subcommand == "history") return RunHistory(ledger, arguments, json);
   if (subcommand == "find") return RunFind(ledger, arguments, json);
   return RunStatus(ledger, where, json);

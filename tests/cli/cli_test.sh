@@ -30,6 +30,32 @@ expect() {  # expect EXIT_CODE OUTPUT_SUBSTRING -- ARGS...
 }
 
 id=0123456789abcdef0123456789abcdef
+hold=00000000000000000000000000000a11
+
+# The loyalty commands (docs/loyalty.md), on chain 9: 8 logged events.
+loyalty_checks() {
+  expect 2 "--rate wants" -- program --chain 9 --rate 1:100
+  expect 2 "--campaign-rule wants" -- program --chain 9 --campaign-rule 5:2026-01-01:2027-01-01:2000
+  expect 2 "is not a date" -- program --chain 9 --campaign-rule 5:2026-02-30:2027-01-01:x2000
+  expect 1 "program_invalid" -- program --chain 9 --rate 0/100
+  expect 1 "program_missing" -- purchase --chain 9 --member 7 --order 1 --amount 100
+  expect 0 "program version 1 of chain 9" -- program --chain 9 --rate 1/100 --expiry month-end:12 \
+    --tier member:0:1000 --tier silver:1000:1500 --referral-points 100 \
+    --campaign-rule 5:2020-01-01:2100-01-01:x2000:auto --campaign-rule 6:2020-01-01:2100-01-01:+50
+  expect 0 "earn_purchase 296 points, balance 296" -- purchase --chain 9 --member 7 --order 1 --amount 12345 --campaigns 6
+  expect 0 "hold 100 points" -- hold --chain 9 --member 7 --points 100 --duration 600 --id "$hold"
+  expect 0 '"spendable":196,"pending":0,"held":100' -- --json balance --chain 9 --member 7
+  expect 0 "capture 60 points, balance 236" -- capture --chain 9 --member 7 --hold "$hold" --points 60
+  expect 1 "hold_closed" -- release --chain 9 --member 7 --hold "$hold"
+  expect 0 "transfer 20 points, balance 216" -- transfer --chain 9 --member 7 --to 8 --points 20
+  expect 0 "transfer_in" -- history --chain 9 --member 8
+  expect 0 '"base_points":123,"shares":[{"campaign":5,"points":123},{"campaign":6,"points":50}]' -- \
+    --json history --chain 9 --member 7 --limit 10
+  expect 0 "tier member: 123 qualifying points, 877 to the next tier" -- member --chain 9 --member 7
+  expect 0 '"lots_total":1' -- --json member --chain 9 --member 8 --expiring-before 2100-01-01
+  expect 0 "wrote off past-date points of 0 members in 1 sweeps" -- expire --chain 9
+  expect 2 "--chain is required" -- expire
+}
 expect 4 "does not exist" -- balance --chain 1 --member 42
 [ ! -e "$data" ] || { echo "FAIL: a query created the data directory"; failures=$((failures + 1)); }
 expect 2 "--points is required" -- earn --chain 1 --member 42
@@ -51,6 +77,8 @@ expect 2 "unknown subcommand" -- frobnicate
 expect 0 "last_sequence      3" -- status
 expect 0 "replay ok: 3 events" -- replay
 expect 0 '"points_outstanding":60' -- --json replay
+loyalty_checks
+expect 0 "replay ok: 11 events" -- replay
 
 # The same through tallyd. It prints "tallyd listening on HOST:PORT, ..." first.
 served="$scratch/served"
@@ -71,7 +99,10 @@ expect 0 "insufficient_points" -- history --chain 1 --member 42
 expect 2 "history cursor is damaged" -- history --chain 1 --member 42 --cursor 00
 expect 0 '"found":true,"result":"ok","sequence":1' -- --json find --chain 1 --id "$id"
 expect 0 "connections" -- status
+loyalty_checks
+target=()
 expect 2 "--server wants HOST:PORT" -- --server nowhere status
+expect 2 "--server is given twice" -- --server 127.0.0.1:1 --server 127.0.0.1:2 status
 target=(--server "127.0.0.1:1")
 expect 3 "cannot connect" -- status
 kill -TERM "$server_pid"
@@ -84,7 +115,7 @@ if [ "$code" -ne 0 ] || [ "$last_line" != "tallyd stopped" ]; then
   failures=$((failures + 1))
 fi
 target=(--data "$served")
-expect 0 "replay ok: 3 events" -- replay
+expect 0 "replay ok: 11 events" -- replay
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)"
