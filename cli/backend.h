@@ -20,6 +20,7 @@ class Backend {
   virtual Result<std::vector<CommandResult>> Apply(std::span<const Command> batch) = 0;
   virtual Result<Balance> GetBalance(MemberKey member) = 0;
   virtual Result<MemberStatus> GetMemberStatus(MemberKey member, std::uint64_t expiring_before_us) = 0;
+  virtual Result<SegmentPage> FindMembers(const SegmentQuery& query, std::string_view cursor, std::uint32_t limit) = 0;
   virtual Result<HistoryPage> History(MemberKey member, std::string_view cursor, std::uint32_t limit) = 0;
   virtual Result<std::optional<CommandResult>> Find(std::uint32_t chain, CommandId id) = 0;
   // Named figures for `status`.
@@ -33,6 +34,9 @@ class LedgerBackend final : public Backend {
   Result<Balance> GetBalance(MemberKey member) override { return ledger_->GetBalance(member); }
   Result<MemberStatus> GetMemberStatus(MemberKey member, std::uint64_t expiring_before_us) override {
     return ledger_->GetMemberStatus(member, expiring_before_us);
+  }
+  Result<SegmentPage> FindMembers(const SegmentQuery& query, std::string_view cursor, std::uint32_t limit) override {
+    return ledger_->FindMembers(query, cursor, limit);
   }
   Result<HistoryPage> History(MemberKey member, std::string_view cursor, std::uint32_t limit) override {
     return ledger_->History(member, cursor, limit);
@@ -62,6 +66,9 @@ class ClientBackend final : public Backend {
   Result<Balance> GetBalance(MemberKey member) override { return client_->GetBalance(member); }
   Result<MemberStatus> GetMemberStatus(MemberKey member, std::uint64_t expiring_before_us) override {
     return client_->GetMemberStatus(member, expiring_before_us);
+  }
+  Result<SegmentPage> FindMembers(const SegmentQuery& query, std::string_view cursor, std::uint32_t limit) override {
+    return client_->FindMembers(query, cursor, limit);
   }
   Result<HistoryPage> History(MemberKey member, std::string_view cursor, std::uint32_t limit) override {
     return client_->History(member, cursor, limit);

@@ -59,6 +59,10 @@ subcommands (docs/engine.md and docs/loyalty.md say what each does):
   expire   --chain N [--limit N]   write off past-date points: sweeps until none are left
   balance  --chain N --member N
   member   --chain N --member N [--expiring-before YYYY-MM-DD]   lots, tier, expiring points
+  segment  --chain N (--inactive-days N [--tier-index K] | --near-next-tier POINTS
+                      | --expiring-before YYYY-MM-DD)
+           every member of the chain that matches, streamed page by page (--json: one
+           object per line, then a summary line)
   history  --chain N --member N [--limit N] [--cursor C]
   find     --chain N --id HEX32
   init     create the ledger in DIR if it does not exist, then print its status
@@ -454,6 +458,62 @@ int RunMember(tally::cli::Backend& ledger, const Arguments& arguments, bool json
   return kExitOk;
 }
 
+tally::SegmentQuery ReadSegment(const Arguments& arguments) {
+  tally::SegmentQuery query;
+  query.chain = arguments.Number<std::uint32_t>("--chain");
+  const int given = (arguments.Has("--inactive-days") ? 1 : 0) + (arguments.Has("--near-next-tier") ? 1 : 0) +
+                    (arguments.Has("--expiring-before") ? 1 : 0);
+  if (given != 1) throw UsageError{"segment wants one of --inactive-days, --near-next-tier, --expiring-before"};
+  if (arguments.Has("--inactive-days")) {
+    query.kind = tally::SegmentKind::kInactive;
+    query.days = arguments.Number<std::uint32_t>("--inactive-days");
+    query.tier = arguments.Has("--tier-index") ? static_cast<std::int32_t>(arguments.Number<std::uint8_t>("--tier-index"))
+                                               : -1;
+  } else if (arguments.Has("--near-next-tier")) {
+    query.kind = tally::SegmentKind::kNearNextTier;
+    query.within_points = arguments.Number<std::int64_t>("--near-next-tier");
+    if (query.within_points <= 0) throw UsageError{"--near-next-tier wants points > 0"};
+  } else {
+    query.kind = tally::SegmentKind::kExpiring;
+    query.before_us = ParseDate("--expiring-before", arguments.Text("--expiring-before", ""));
+  }
+  if (arguments.Has("--tier-index") && query.kind != tally::SegmentKind::kInactive) {
+    throw UsageError{"--tier-index goes with --inactive-days"};
+  }
+  return query;
+}
+
+// Streams every page: memory stays one page whatever the chain's size.
+int RunSegment(tally::cli::Backend& ledger, const Arguments& arguments, bool json) {
+  const tally::SegmentQuery query = ReadSegment(arguments);
+  std::string cursor;
+  std::uint64_t matched = 0;
+  std::uint64_t scanned = 0;
+  do {
+    auto page = ledger.FindMembers(query, cursor, tally::kSegmentPageMembersMax);
+    if (!page.ok()) return ReportError(page.status(), json);
+    for (const tally::SegmentMember& member : page->members) {
+      if (json) {
+        std::printf("{\"member\":%" PRIu64 ",\"balance\":%" PRId64 ",\"tier\":%u,\"value\":%" PRId64 "}\n",
+                    member.member, member.balance, member.tier, member.value);
+      } else if (query.kind == tally::SegmentKind::kInactive) {
+        std::printf("member %" PRIu64 ": %" PRId64 " points, tier %u, last purchase %s\n", member.member,
+                    member.balance, member.tier, FormatTime(static_cast<std::uint64_t>(member.value)).c_str());
+      } else {
+        std::printf("member %" PRIu64 ": %" PRId64 " points, tier %u, %s %" PRId64 "\n", member.member,
+                    member.balance, member.tier,
+                    query.kind == tally::SegmentKind::kNearNextTier ? "to the next tier" : "expiring", member.value);
+      }
+    }
+    matched += page->members.size();
+    scanned += page->scanned;
+    cursor = page->next_cursor;
+  } while (!cursor.empty());
+  if (json) std::printf("{\"members\":%" PRIu64 ",\"slots_scanned\":%" PRIu64 "}\n", matched, scanned);
+  else std::printf("%" PRIu64 " members\n", matched);
+  return kExitOk;
+}
+
 // Sweeps with fresh command ids until one writes no member.
 int RunExpire(tally::cli::Backend& ledger, const Arguments& arguments, bool json) {
   tally::Command sweep;
@@ -604,7 +664,7 @@ int Run(const Arguments& arguments) {
   const auto command_kind = kCommands.find(subcommand);
   const bool known = command_kind != kCommands.end() || subcommand == "balance" || subcommand == "history" ||
                      subcommand == "find" || subcommand == "status" || subcommand == "init" ||
-                     subcommand == "member" || subcommand == "expire";
+                     subcommand == "member" || subcommand == "expire" || subcommand == "segment";
   if (!known) throw UsageError{subcommand.empty() ? "no subcommand" : "unknown subcommand '" + subcommand + "'"};
   // Read every argument before opening the ledger, so a usage error touches nothing.
   std::optional<tally::Command> command;
@@ -616,6 +676,7 @@ int Run(const Arguments& arguments) {
   if (subcommand == "member" && arguments.Has("--expiring-before")) {
     ParseDate("--expiring-before", arguments.Text("--expiring-before", ""));
   }
+  if (subcommand == "segment") ReadSegment(arguments);
   if (subcommand == "expire") {
     arguments.Number<std::uint32_t>("--chain");
     arguments.Number<std::uint32_t>("--limit", 8192);
@@ -656,6 +717,7 @@ int Run(const Arguments& arguments) {
   if (subcommand == "balance") return RunBalance(ledger, arguments, json);
   if (subcommand == "member") return RunMember(ledger, arguments, json);
   if (subcommand == "expire") return RunExpire(ledger, arguments, json);
+  if (subcommand == "segment") return RunSegment(ledger, arguments, json);
   if (subcommand == "history") return RunHistory(ledger, arguments, json);
   if (subcommand == "find") return RunFind(ledger, arguments, json);
   return RunStatus(ledger, where, json);

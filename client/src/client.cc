@@ -552,6 +552,23 @@ Result<MemberStatus> Client::GetMemberStatus(MemberKey member, std::uint64_t exp
   return GetMemberStatusAsync(member, expiring_before_us).get();
 }
 
+std::future<Result<SegmentPage>> Client::FindMembersAsync(const SegmentQuery& query, std::string_view cursor,
+                                                           std::uint32_t limit) {
+  if (cursor.size() > 32) return Refused<SegmentPage>(Status::InvalidArgument("a segment cursor is 32 hex digits"));
+  const wire::SegmentRequest request{query, limit, std::string(cursor)};
+  return core_->Call<SegmentPage>(QueryCall(Operation::kSegment, wire::EncodeSegmentRequest(request)),
+                                  [](const CallReply& reply) -> Result<SegmentPage> {
+                                    SegmentPage page;
+                                    Status status = wire::DecodeSegmentResponse(reply.body, &page);
+                                    if (!status.ok()) return status;
+                                    return page;
+                                  });
+}
+
+Result<SegmentPage> Client::FindMembers(const SegmentQuery& query, std::string_view cursor, std::uint32_t limit) {
+  return FindMembersAsync(query, cursor, limit).get();
+}
+
 std::future<Result<ServerStatus>> Client::GetStatusAsync() {
   return core_->Call<ServerStatus>(QueryCall(Operation::kStatus, ""), [](const CallReply& reply) -> Result<ServerStatus> {
     ServerStatus response;

@@ -51,6 +51,22 @@ Balance BalanceAt(const internal::MemberState* state, const internal::Account* a
   return balance;
 }
 
+// A segment cursor: the next slot to scan, and a check tying it to the query
+// and to the member table's size (which changes when the table grows and
+// members move).
+std::uint64_t SegmentCheck(const SegmentQuery& query, std::uint64_t capacity, std::uint64_t slot) {
+  char bytes[48];
+  internal::StoreFixed32(bytes, query.chain);
+  internal::StoreFixed32(bytes + 4, static_cast<std::uint32_t>(query.kind));
+  internal::StoreFixed32(bytes + 8, static_cast<std::uint32_t>(query.tier));
+  internal::StoreFixed32(bytes + 12, query.days);
+  internal::StoreFixed64(bytes + 16, static_cast<std::uint64_t>(query.within_points));
+  internal::StoreFixed64(bytes + 24, query.before_us);
+  internal::StoreFixed64(bytes + 32, capacity);
+  internal::StoreFixed64(bytes + 40, slot);
+  return XXH3_64bits_withSeed(bytes, sizeof(bytes), 0x7365'676d'656e'7473ULL);
+}
+
 }  // namespace
 
 std::uint64_t Ledger::Impl::QueryTime() const { return std::max(options.clock_us(), last_timestamp_us); }
@@ -113,6 +129,79 @@ Result<MemberStatus> Ledger::GetMemberStatus(MemberKey member, std::uint64_t exp
     status.tier_lapses_at_us = tier.lapses_at_us == internal::kNever ? 0 : tier.lapses_at_us;
   }
   return status;
+}
+
+Result<SegmentPage> Ledger::FindMembers(const SegmentQuery& query, std::string_view cursor, std::size_t limit) const {
+  if (query.chain == 0) return Status::InvalidArgument("chain 0 is not a chain");
+  if (limit == 0 || limit > kSegmentPageMembersMax) {
+    return Status::InvalidArgument("a segment page holds 1 to " + std::to_string(kSegmentPageMembersMax) + " members");
+  }
+  switch (query.kind) {
+    case SegmentKind::kInactive:
+      if (query.tier < -1) return Status::InvalidArgument("a segment's tier is an index, or -1 for any");
+      break;
+    case SegmentKind::kNearNextTier:
+      if (query.within_points <= 0) return Status::InvalidArgument("a near-next-tier segment wants points > 0");
+      break;
+    case SegmentKind::kExpiring:
+      if (query.before_us == 0) return Status::InvalidArgument("an expiring segment wants a date");
+      break;
+    default:
+      return Status::InvalidArgument("unknown segment kind");
+  }
+  std::shared_lock lock(impl_->state_mutex);
+  if (!impl_->failure.ok()) return impl_->failure;
+  const internal::MemberTable& table = impl_->members;
+  std::uint64_t slot = 0;
+  if (!cursor.empty()) {
+    const std::optional<CommandId> parts = CommandId::FromHex(cursor);
+    if (!parts || parts->high >= table.capacity() ||
+        parts->low != SegmentCheck(query, table.capacity(), parts->high)) {
+      return Status::InvalidArgument(
+          "segment cursor is damaged, belongs to another query, or the member table grew since; start again");
+    }
+    slot = parts->high;
+  }
+  const std::uint64_t now_us = impl_->QueryTime();
+  const Program& program = impl_->ChainOf(query.chain).program;
+  const bool tiers = !program.tiers.empty();
+  const std::uint64_t inactive_before =
+      now_us > std::uint64_t{query.days} * internal::kDayUs ? now_us - std::uint64_t{query.days} * internal::kDayUs : 0;
+  SegmentPage page;
+  const std::uint64_t end = std::min<std::uint64_t>(table.capacity(), slot + kSegmentPageSlotsMax);
+  for (; slot < end && page.members.size() < limit; ++slot) {
+    ++page.scanned;
+    const internal::MemberState& state = table.slot(slot);
+    if (state.chain != query.chain || state.account == 0) continue;
+    const internal::Account& account = impl_->accounts[state.account];
+    SegmentMember found{state.member, state.balance, 0, 0};
+    switch (query.kind) {
+      case SegmentKind::kInactive: {
+        if (account.last_purchase_us() != 0 && account.last_purchase_us() >= inactive_before) continue;
+        if (tiers) found.tier = internal::TierAt(program, account.purchases(), now_us).tier;
+        if (query.tier >= 0 && found.tier != static_cast<std::uint32_t>(query.tier)) continue;
+        found.value = static_cast<std::int64_t>(account.last_purchase_us());
+        break;
+      }
+      case SegmentKind::kNearNextTier: {
+        if (!tiers) continue;
+        const internal::TierStatus tier = internal::TierAt(program, account.purchases(), now_us);
+        if (tier.to_next <= 0 || tier.to_next > query.within_points) continue;
+        found.tier = tier.tier;
+        found.value = tier.to_next;
+        break;
+      }
+      case SegmentKind::kExpiring: {
+        found.value = account.ExpiringBefore(now_us, query.before_us);
+        if (found.value <= 0) continue;
+        if (tiers) found.tier = internal::TierAt(program, account.purchases(), now_us).tier;
+        break;
+      }
+    }
+    page.members.push_back(found);
+  }
+  if (slot < table.capacity()) page.next_cursor = CommandId{slot, SegmentCheck(query, table.capacity(), slot)}.ToHex();
+  return page;
 }
 
 Result<HistoryPage> Ledger::History(MemberKey member, std::string_view cursor, std::size_t limit) const {

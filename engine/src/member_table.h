@@ -36,6 +36,10 @@ class MemberTable {
   void Prefetch(MemberKey key) const { __builtin_prefetch(&slots_[Home(key)]); }
 
   std::uint64_t size() const { return size_; }
+  // Slots, for a scan in slot order that resumes across calls: a slot's
+  // member stays in it until the table grows.
+  std::size_t capacity() const { return slots_.size(); }
+  const MemberState& slot(std::size_t index) const { return slots_[index]; }
   std::uint64_t memory_bytes() const { return slots_.capacity() * sizeof(MemberState); }
 
   template <typename Visit>

@@ -549,6 +549,78 @@ Status DecodeMemberStatusResponse(std::string_view body, MemberStatus* status) {
   return reader.Finish() ? Status::Ok() : Malformed("member status response");
 }
 
+std::string EncodeSegmentRequest(const SegmentRequest& request) {
+  TALLY_ASSERT(request.cursor.size() <= 32);
+  const SegmentQuery& query = request.query;
+  std::string body;
+  PutFixed32(&body, query.chain);
+  body.push_back(static_cast<char>(query.kind));
+  PutZeros(&body, 3);
+  PutFixed32(&body, request.limit);
+  PutFixed32(&body, static_cast<std::uint32_t>(query.tier));
+  PutFixed32(&body, query.days);
+  PutZeros(&body, 4);
+  PutFixed64(&body, static_cast<std::uint64_t>(query.within_points));
+  PutFixed64(&body, query.before_us);
+  PutString(&body, request.cursor);
+  return body;
+}
+
+Status DecodeSegmentRequest(std::string_view body, SegmentRequest* request) {
+  BodyReader reader(body);
+  SegmentQuery& query = request->query;
+  query.chain = reader.U32();
+  query.kind = static_cast<SegmentKind>(reader.U8());  // the ledger checks the kind
+  reader.Reserved(3);
+  request->limit = reader.U32();
+  query.tier = static_cast<std::int32_t>(reader.U32());
+  query.days = reader.U32();
+  reader.Reserved(4);
+  query.within_points = reader.I64();
+  query.before_us = reader.U64();
+  request->cursor = reader.String(32);
+  return reader.Finish() ? Status::Ok() : Malformed("segment request");
+}
+
+std::string EncodeSegmentResponse(const SegmentPage& page) {
+  TALLY_ASSERT(page.members.size() <= kSegmentPageMembersMax && page.next_cursor.size() <= 32);
+  std::string body;
+  PutFixed32(&body, static_cast<std::uint32_t>(page.members.size()));
+  PutZeros(&body, 4);
+  PutFixed64(&body, page.scanned);
+  for (const SegmentMember& member : page.members) {
+    PutFixed64(&body, member.member);
+    PutFixed64(&body, static_cast<std::uint64_t>(member.balance));
+    PutFixed64(&body, static_cast<std::uint64_t>(member.value));
+    PutFixed32(&body, member.tier);
+    PutZeros(&body, 4);
+  }
+  PutString(&body, page.next_cursor);
+  return body;
+}
+
+Status DecodeSegmentResponse(std::string_view body, SegmentPage* page) {
+  BodyReader reader(body);
+  const std::uint32_t count = reader.U32();
+  reader.Reserved(4);
+  page->scanned = reader.U64();
+  if (count > kSegmentPageMembersMax || reader.remaining() < std::size_t{count} * 32) {
+    return Malformed("segment response");
+  }
+  page->members.clear();
+  for (std::uint32_t index = 0; index < count; ++index) {
+    SegmentMember member;
+    member.member = reader.U64();
+    member.balance = reader.I64();
+    member.value = reader.I64();
+    member.tier = reader.U32();
+    reader.Reserved(4);
+    page->members.push_back(member);
+  }
+  page->next_cursor = reader.String(32);
+  return reader.Finish() ? Status::Ok() : Malformed("segment response");
+}
+
 std::string EncodeFindRequest(const FindRequest& request) {
   std::string body;
   PutFixed32(&body, request.chain);

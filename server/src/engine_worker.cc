@@ -123,6 +123,11 @@ Reply EngineWorker::Query(const Request& request) {
     if (!status.ok()) return StatusError(status.status());
     return Reply{wire::Operation::kMemberStatus, wire::EncodeMemberStatusResponse(*status)};
   }
+  if (const auto* segment = std::get_if<wire::SegmentRequest>(&request)) {
+    auto page = ledger_.FindMembers(segment->query, segment->cursor, segment->limit);
+    if (!page.ok()) return StatusError(page.status());
+    return Reply{wire::Operation::kSegment, wire::EncodeSegmentResponse(*page)};
+  }
   const LedgerStats stats = ledger_.Stats();
   wire::StatusResponse status;
   status.last_sequence = stats.last_sequence;

@@ -28,7 +28,7 @@ namespace tally::server {
 
 struct StatusRequest {};
 using Request = std::variant<std::vector<Command>, std::vector<MemberKey>, wire::HistoryRequest, wire::FindRequest,
-                             StatusRequest, wire::MemberStatusRequest>;
+                             StatusRequest, wire::MemberStatusRequest, wire::SegmentRequest>;
 
 struct Reply {
   wire::Operation operation = wire::Operation::kError;  // the response's operation, or kError

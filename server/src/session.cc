@@ -19,6 +19,7 @@ bool IsRequestOperation(Operation operation) {
     case Operation::kFind:
     case Operation::kStatus:
     case Operation::kMemberStatus:
+    case Operation::kSegment:
       return true;
     default:
       return false;
@@ -57,6 +58,12 @@ Status DecodeRequest(Operation operation, std::string_view body, Request* reques
       wire::MemberStatusRequest member;
       decoded = wire::DecodeMemberStatusRequest(body, &member);
       *request = member;
+      break;
+    }
+    case Operation::kSegment: {
+      wire::SegmentRequest segment;
+      decoded = wire::DecodeSegmentRequest(body, &segment);
+      *request = std::move(segment);
       break;
     }
     default:

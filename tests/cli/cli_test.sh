@@ -55,6 +55,10 @@ loyalty_checks() {
   expect 0 '"lots_total":1' -- --json member --chain 9 --member 8 --expiring-before 2100-01-01
   expect 0 "wrote off past-date points of 0 members in 1 sweeps" -- expire --chain 9
   expect 2 "--chain is required" -- expire
+  expect 0 "member 8: 20 points, tier 0, last purchase never" -- segment --chain 9 --inactive-days 30
+  expect 0 '{"member":7,"balance":216,"tier":0,"value":877}' -- --json segment --chain 9 --near-next-tier 900
+  expect 0 "0 members" -- segment --chain 9 --expiring-before 2020-01-01
+  expect 2 "segment wants one of" -- segment --chain 9
 }
 expect 4 "does not exist" -- balance --chain 1 --member 42
 [ ! -e "$data" ] || { echo "FAIL: a query created the data directory"; failures=$((failures + 1)); }

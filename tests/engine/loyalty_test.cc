@@ -534,5 +534,78 @@ TEST_F(LoyaltyTest, AReferralIsAwardedOncePerReferredMember) {
   EXPECT_EQ(Apply(Referral(7, 42, 42)).code, ResultCode::kFieldInvalid);
 }
 
+// Every member of a segment, over all its pages of `limit` members.
+std::vector<SegmentMember> AllPages(const Ledger& ledger, const SegmentQuery& query, std::size_t limit, int* pages) {
+  std::vector<SegmentMember> members;
+  std::string cursor;
+  *pages = 0;
+  do {
+    auto page = ledger.FindMembers(query, cursor, limit);
+    EXPECT_TRUE(page.ok()) << page.status().ToString();
+    if (!page.ok()) break;
+    EXPECT_LE(page->members.size(), limit);
+    members.insert(members.end(), page->members.begin(), page->members.end());
+    cursor = page->next_cursor;
+    ++*pages;
+  } while (!cursor.empty());
+  std::sort(members.begin(), members.end(),
+            [](const SegmentMember& a, const SegmentMember& b) { return a.member < b.member; });
+  return members;
+}
+
+TEST_F(LoyaltyTest, SegmentsFindInactiveNearTierAndExpiringMembersPageByPage) {
+  Program program;
+  program.rate_minor = 100;
+  program.expiry = ExpiryKind::kDays;
+  program.expiry_value = 30;
+  program.tiers = {Tier{"member", 0, 1000}, Tier{"silver", 1000, 1500}};
+  SetProgram(1, program);
+  const std::uint64_t start = now_;
+  Apply(Purchase(2, 1, 50'000));  // member 1: 500 qualifying, bought 120 days before the queries
+  now_ = start + 100 * kDay;
+  Apply(Purchase(3, 2, 95'000));  // member 2: 950 qualifying, 50 from silver
+  now_ = start + 115 * kDay;
+  Apply(Earn(4, kChain, 3, 70));  // member 3: never bought
+  Apply(Earn(5, kChain + 1, 1, 70));  // another chain's member
+  now_ = start + 120 * kDay;
+
+  int pages = 0;
+  SegmentQuery inactive{kChain, SegmentKind::kInactive, 60, -1, 0, 0};
+  std::vector<SegmentMember> found = AllPages(*ledger_, inactive, 1, &pages);
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0], (SegmentMember{1, 500, 0, static_cast<std::int64_t>(start)}));
+  EXPECT_EQ(found[1], (SegmentMember{3, 70, 0, 0})) << "never bought: inactive";
+  EXPECT_GE(pages, 2) << "a page holds at most one member here";
+  inactive.tier = 1;
+  EXPECT_TRUE(AllPages(*ledger_, inactive, 10, &pages).empty()) << "nobody inactive is silver";
+
+  const SegmentQuery near{kChain, SegmentKind::kNearNextTier, 0, -1, 100, 0};
+  found = AllPages(*ledger_, near, 10, &pages);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0], (SegmentMember{2, 950, 0, 50}));
+
+  const SegmentQuery expiring{kChain, SegmentKind::kExpiring, 0, -1, 0, start + 140 * kDay};
+  found = AllPages(*ledger_, expiring, 10, &pages);
+  ASSERT_EQ(found.size(), 1u) << "member 1's lot is already past date; member 3's expires later";
+  EXPECT_EQ(found[0], (SegmentMember{2, 950, 0, 950}));
+
+  // Cursors belong to their query and to the table's size.
+  inactive.tier = -1;
+  auto first = ledger_->FindMembers(inactive, "", 1);
+  ASSERT_TRUE(first.ok());
+  ASSERT_FALSE(first->next_cursor.empty());
+  EXPECT_EQ(ledger_->FindMembers(near, first->next_cursor, 1).status().code(), Status::Code::kInvalidArgument);
+  std::string damaged = first->next_cursor;
+  damaged[0] = damaged[0] == '0' ? '1' : '0';
+  EXPECT_EQ(ledger_->FindMembers(inactive, damaged, 1).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(ledger_->FindMembers(inactive, "", 0).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(ledger_->FindMembers(SegmentQuery{kChain, SegmentKind::kNearNextTier, 0, -1, 0, 0}, "", 1).status().code(),
+            Status::Code::kInvalidArgument);
+  std::vector<Command> many;
+  for (std::uint64_t member = 0; member < 4000; ++member) many.push_back(Earn(100 + member, kChain + 2, member, 1));
+  ASSERT_TRUE(ledger_->Apply(many).ok());  // the member table grows
+  EXPECT_EQ(ledger_->FindMembers(inactive, first->next_cursor, 1).status().code(), Status::Code::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace tally

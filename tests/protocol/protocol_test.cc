@@ -203,6 +203,20 @@ TEST(WireCodec, LoyaltyAnswersRoundTrip) {
   EXPECT_EQ(decoded_status.balance.points, -70);
   EXPECT_EQ(decoded_status.points_to_next_tier, 3900);
   EXPECT_EQ(decoded_status.holds, 1u);
+  SegmentRequest segment{{7, SegmentKind::kNearNextTier, 30, 2, 100, 5}, 1000, "0123"};
+  SegmentRequest decoded_segment;
+  ASSERT_TRUE(DecodeSegmentRequest(EncodeSegmentRequest(segment), &decoded_segment).ok());
+  EXPECT_EQ(decoded_segment.query.kind, SegmentKind::kNearNextTier);
+  EXPECT_EQ(decoded_segment.query.tier, 2);
+  EXPECT_EQ(decoded_segment.query.within_points, 100);
+  EXPECT_EQ(decoded_segment.cursor, "0123");
+  SegmentPage members{{{1, 2, 3, 4}, {5, -6, 7, 0}}, "abc", 65536};
+  SegmentPage decoded_members;
+  ASSERT_TRUE(DecodeSegmentResponse(EncodeSegmentResponse(members), &decoded_members).ok());
+  EXPECT_EQ(decoded_members.members, members.members);
+  EXPECT_EQ(decoded_members.scanned, 65536u);
+  EXPECT_EQ(decoded_members.next_cursor, "abc");
+
   std::string inconsistent = EncodeMemberStatusResponse(status);
   internal::StoreFixed32(inconsistent.data() + 100, 1);  // lots_total below the lots listed
   EXPECT_FALSE(DecodeMemberStatusResponse(inconsistent, &decoded_status).ok());

@@ -240,6 +240,21 @@ TEST_F(ServerTest, LoyaltyCommandsAndMemberStatusEndToEnd) {
   EXPECT_EQ(page->entries[2].base_points, 200);
   EXPECT_EQ(page->entries[2].command, purchase);
 
+  auto segment = client->FindMembers(SegmentQuery{3, SegmentKind::kNearNextTier, 0, -1, 1000, 0}, "", 10);
+  ASSERT_TRUE(segment.ok()) << segment.status().ToString();
+  EXPECT_TRUE(segment->members.empty()) << "member 42 is silver, the top tier";
+  segment = client->FindMembers(SegmentQuery{3, SegmentKind::kInactive, 30, 1, 0, 0}, "", 10);
+  ASSERT_TRUE(segment.ok());
+  EXPECT_TRUE(segment->members.empty()) << "member 42 bought just now";
+  segment = client->FindMembers(SegmentQuery{3, SegmentKind::kInactive, 30, 0, 0, 0}, "", 10);
+  ASSERT_TRUE(segment.ok());
+  ASSERT_TRUE(segment->next_cursor.empty()) << "one page scans the whole small table";
+  segment = client->FindMembers(SegmentQuery{3, SegmentKind::kExpiring, 0, -1, 0, ~std::uint64_t{0}}, "", 10);
+  ASSERT_TRUE(segment.ok());
+  EXPECT_TRUE(segment->members.empty()) << "nothing expires without an expiry policy";
+  EXPECT_EQ(client->FindMembers(SegmentQuery{3, SegmentKind::kInactive, 0, 1, 0, 0}, "zz", 10).status().code(),
+            Status::Code::kInvalidArgument);
+
   Program large = program;
   for (std::uint64_t id = 6; large.campaigns.size() < kCampaignsMax; ++id) {
     large.campaigns.push_back(Campaign{id, 0, 1, 0, 1, 0, false});

@@ -77,6 +77,10 @@ class Client {
   // Lots, tier and expiring points (docs/loyalty.md, "Member status").
   Result<MemberStatus> GetMemberStatus(MemberKey member, std::uint64_t expiring_before_us);
   std::future<Result<MemberStatus>> GetMemberStatusAsync(MemberKey member, std::uint64_t expiring_before_us);
+  // One page of a chain-wide segment query (Ledger::FindMembers says how pages work).
+  Result<SegmentPage> FindMembers(const SegmentQuery& query, std::string_view cursor, std::uint32_t limit);
+  std::future<Result<SegmentPage>> FindMembersAsync(const SegmentQuery& query, std::string_view cursor,
+                                                    std::uint32_t limit);
   Result<ServerStatus> GetStatus();
   std::future<Result<ServerStatus>> GetStatusAsync();
 

@@ -30,6 +30,11 @@ inline constexpr std::size_t kLogTailBytesMax = 64u << 20;
 // Most lots one member status lists (the first in spending order).
 inline constexpr std::size_t kStatusLotsMax = 1000;
 
+// Most members one segment page returns, and most member slots one page
+// scans (so that a page holds the engine's lock for about a millisecond).
+inline constexpr std::size_t kSegmentPageMembersMax = 1000;
+inline constexpr std::size_t kSegmentPageSlotsMax = 1u << 16;
+
 // Most entries in one history page.
 inline constexpr std::size_t kHistoryPageEntriesMax = 1000;
 

@@ -162,6 +162,39 @@ struct MemberStatus {
   std::uint32_t holds = 0;              // open holds
 };
 
+// A chain-wide query for CRM and win-back campaigns (docs/loyalty.md,
+// "Segments"): members matching one condition, a page at a time.
+enum class SegmentKind : std::uint8_t {
+  kInactive = 1,      // no purchase for `days` days (or never), optionally only in `tier`
+  kNearNextTier = 2,  // at most `within_points` qualifying points from the next tier
+  kExpiring = 3,      // points that expire before `before_us`
+};
+
+struct SegmentQuery {
+  std::uint32_t chain = 0;
+  SegmentKind kind = SegmentKind::kInactive;
+  std::uint32_t days = 0;           // kInactive
+  std::int32_t tier = -1;           // kInactive: the tier index, or -1 for any
+  std::int64_t within_points = 0;   // kNearNextTier: > 0
+  std::uint64_t before_us = 0;      // kExpiring
+};
+
+struct SegmentMember {
+  std::uint64_t member = 0;
+  std::int64_t balance = 0;  // total
+  std::uint32_t tier = 0;
+  // kInactive: the last purchase's time (0: never); kNearNextTier: the points
+  // to the next tier; kExpiring: the points expiring.
+  std::int64_t value = 0;
+  friend bool operator==(const SegmentMember&, const SegmentMember&) = default;
+};
+
+struct SegmentPage {
+  std::vector<SegmentMember> members;  // in no particular order
+  std::string next_cursor;             // empty when the scan is complete
+  std::uint64_t scanned = 0;           // member slots this page looked at
+};
+
 // A campaign's part of a purchase's points.
 struct CampaignShare {
   std::uint64_t campaign = 0;

@@ -65,6 +65,14 @@ class Ledger {
   // at the ledger's current time (docs/loyalty.md).
   Result<MemberStatus> GetMemberStatus(MemberKey member, std::uint64_t expiring_before_us) const;
 
+  // One page of a chain-wide segment query: up to `limit`
+  // (1..kSegmentPageMembersMax) matching members from at most
+  // kSegmentPageSlotsMax member slots. `cursor` is empty for the first
+  // page, else the previous page's next_cursor; a page may be empty with a
+  // cursor. A cursor dies when the member table grows (invalid_argument:
+  // start again).
+  Result<SegmentPage> FindMembers(const SegmentQuery& query, std::string_view cursor, std::size_t limit) const;
+
   // The member's events, newest first, at most `limit` (1..kHistoryPageEntriesMax).
   // `cursor` is empty for the first page, else a next_cursor from a page of
   // the same member.

@@ -48,6 +48,7 @@ static_assert(kBodyBytesMax >= 8 + kHistoryPageEntriesMax * (kHistoryEntryBytes 
               "a history page fits");
 static_assert(kBodyBytesMax >= 8 + kBalanceMembersMax * kBalanceBytes, "a balance response fits");
 static_assert(kBodyBytesMax >= 112 + kTierNameMax + kStatusLotsMax * 32, "a member status fits");
+static_assert(kBodyBytesMax >= 16 + kSegmentPageMembersMax * 32 + 34, "a segment page fits");
 static_assert(kBodyBytesMax <= (4u << 20), "a frame stays under 4 MiB");
 
 enum class Operation : std::uint8_t {
@@ -58,6 +59,7 @@ enum class Operation : std::uint8_t {
   kFind = 5,
   kStatus = 6,
   kMemberStatus = 7,
+  kSegment = 8,
   kError = 15,  // responses only
 };
 
@@ -116,6 +118,11 @@ struct MemberStatusRequest {
   MemberKey member;
   std::uint64_t expiring_before_us = 0;
 };
+struct SegmentRequest {
+  SegmentQuery query;
+  std::uint32_t limit = 0;
+  std::string cursor;
+};
 struct FindRequest {
   std::uint32_t chain = 0;
   CommandId id;
@@ -153,6 +160,11 @@ std::string EncodeMemberStatusRequest(const MemberStatusRequest& request);
 Status DecodeMemberStatusRequest(std::string_view body, MemberStatusRequest* request);
 std::string EncodeMemberStatusResponse(const MemberStatus& status);
 Status DecodeMemberStatusResponse(std::string_view body, MemberStatus* status);
+
+std::string EncodeSegmentRequest(const SegmentRequest& request);
+Status DecodeSegmentRequest(std::string_view body, SegmentRequest* request);
+std::string EncodeSegmentResponse(const SegmentPage& page);
+Status DecodeSegmentResponse(std::string_view body, SegmentPage* page);
 
 std::string EncodeFindRequest(const FindRequest& request);
 Status DecodeFindRequest(std::string_view body, FindRequest* request);
