@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -23,6 +24,8 @@
 #include <unordered_map>
 
 #include "tally/ledger.h"
+#include "tally/limits.h"
+#include "tally/program.h"
 
 namespace {
 
@@ -267,6 +270,108 @@ void BM_MembersAtScale(benchmark::State& state) {
 }
 
 BENCHMARK(BM_MembersAtScale)->Arg(1'000'000)->Arg(10'000'000)->Iterations(1)->Unit(benchmark::kSecond);
+
+// ---- chain-wide segment queries at scale ----
+
+// 1,000,000 members of one chain with a program (tiers, expiry), two
+// purchases each spread over 200 days; the queries run 200 days in.
+struct SegmentFixture {
+  std::unique_ptr<tally::Ledger> ledger;
+  std::uint64_t start_us = 0;
+  std::uint64_t members = 0;
+};
+
+SegmentFixture& Segments() {
+  static SegmentFixture fixture = [] {
+    constexpr std::uint64_t kDay = 86'400'000'000;
+    static std::atomic<std::uint64_t> now{1'780'000'000'000'000};
+    SegmentFixture made;
+    made.start_us = now.load();
+    made.members = kMembers;  // the same million as the earn benchmarks
+    tally::OpenOptions options;
+    options.clock_us = [] { return now.load(); };
+    made.ledger = std::move(tally::Ledger::Open(BenchDirectory("segments"), options).value());
+    tally::Program program;
+    program.rate_minor = 100;
+    program.expiry = tally::ExpiryKind::kDays;
+    program.expiry_value = 365;
+    program.tiers = {tally::Tier{"member", 0, 1000}, tally::Tier{"silver", 1000, 1500},
+                     tally::Tier{"gold", 5000, 2000}};
+    tally::Command set_program;
+    set_program.id = {0x5e9, 1};
+    set_program.kind = tally::CommandKind::kProgram;
+    set_program.chain = 1;
+    set_program.program = program.Encode();
+    if (!made.ledger->Apply({&set_program, 1}).ok()) std::abort();
+    std::mt19937_64 random(7);
+    std::uint64_t id = 1;
+    // Day by day: the members whose turn it is buy (each member on two days).
+    for (std::uint64_t day = 0; day < 200; ++day) {
+      now = made.start_us + day * kDay;
+      std::vector<tally::Command> batch;
+      for (std::uint64_t member = day; member < kMembers; member += 100) {
+        tally::Command purchase;
+        purchase.id = {0x5e9, ++id};
+        purchase.kind = tally::CommandKind::kEarnPurchase;
+        purchase.chain = 1;
+        purchase.member = member;
+        purchase.order_reference = id;
+        purchase.amount_minor = 1'000 + random() % 150'000;
+        batch.push_back(purchase);
+        if (batch.size() == tally::kBatchCommandsMax) {
+          if (!made.ledger->Apply(batch).ok()) std::abort();
+          batch.clear();
+        }
+      }
+      if (!batch.empty() && !made.ledger->Apply(batch).ok()) std::abort();
+    }
+    now = made.start_us + 200 * kDay;
+    return made;
+  }();
+  return fixture;
+}
+
+// One full scan of a segment, page by page, as `tally segment` does it.
+void BM_Segment(benchmark::State& state) {
+  SegmentFixture& fixture = Segments();
+  constexpr std::uint64_t kDay = 86'400'000'000;
+  tally::SegmentQuery query;
+  query.chain = 1;
+  query.kind = static_cast<tally::SegmentKind>(state.range(0));
+  query.days = 60;                                 // 41 % last bought 60 or more days ago
+  query.within_points = 200;                       // near silver or gold
+  query.before_us = fixture.start_us + 400 * kDay;  // the lots of the first 35 days
+  std::uint64_t matched = 0;
+  std::uint64_t pages = 0;
+  std::int64_t resident_growth = 0;
+  for (auto _ : state) {
+    matched = 0;
+    pages = 0;
+    const std::uint64_t resident_before = ResidentBytes();
+    std::string cursor;
+    do {
+      auto page = fixture.ledger->FindMembers(query, cursor, tally::kSegmentPageMembersMax);
+      if (!page.ok()) std::abort();
+      matched += page->members.size();
+      ++pages;
+      cursor = page->next_cursor;
+    } while (!cursor.empty());
+    resident_growth = static_cast<std::int64_t>(ResidentBytes()) - static_cast<std::int64_t>(resident_before);
+  }
+  state.counters["members"] = static_cast<double>(fixture.members);
+  state.counters["matched"] = static_cast<double>(matched);
+  state.counters["pages"] = static_cast<double>(pages);
+  state.counters["resident_growth_bytes"] = static_cast<double>(resident_growth);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * fixture.members));
+}
+
+BENCHMARK(BM_Segment)
+    ->ArgName("kind")
+    ->Arg(static_cast<int>(tally::SegmentKind::kInactive))
+    ->Arg(static_cast<int>(tally::SegmentKind::kNearNextTier))
+    ->Arg(static_cast<int>(tally::SegmentKind::kExpiring))
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 

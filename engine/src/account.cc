@@ -50,6 +50,8 @@ std::uint64_t ExpiresAt(const Program& program, std::uint64_t earned_at_us) {
   return kNever;
 }
 
+const Account::Extras Account::kNoExtras;
+
 std::int64_t Hold::points() const {
   std::int64_t sum = 0;
   for (const Lot& slice : slices) sum += slice.points;
@@ -58,9 +60,11 @@ std::int64_t Hold::points() const {
 
 std::int64_t Account::Arrive(Lot lot) {
   TALLY_ASSERT(lot.points > 0);
-  const std::int64_t repaid = std::min(debt_, lot.points);
-  debt_ -= repaid;
-  lot.points -= repaid;
+  if (extras_ && extras_->debt > 0) {
+    const std::int64_t repaid = std::min(extras_->debt, lot.points);
+    extras_->debt -= repaid;
+    lot.points -= repaid;
+  }
   if (lot.points > 0) Insert(lot);
   return lot.points;
 }
@@ -93,16 +97,16 @@ std::int64_t Account::Pending(std::uint64_t now_us) const {
 
 std::int64_t Account::Held(std::uint64_t now_us) const {
   std::int64_t sum = 0;
-  for (const Hold& hold : holds_) {
+  for (const Hold& hold : holds()) {
     if (now_us < hold.expires_at_us) sum += hold.points();
   }
   return sum;
 }
 
 std::int64_t Account::Total() const {
-  std::int64_t sum = -debt_;
+  std::int64_t sum = -debt();
   for (const Lot& lot : lots_) sum += lot.points;
-  for (const Hold& hold : holds_) sum += hold.points();
+  for (const Hold& hold : holds()) sum += hold.points();
   return sum;
 }
 
@@ -155,28 +159,33 @@ std::int64_t Account::TakeFromLotsOf(std::uint64_t sequence, std::int64_t points
 }
 
 void Account::ReleaseExpiredHolds(std::uint64_t now_us) {
-  for (const Hold& hold : holds_) {
+  if (!HasExpiredHold(now_us)) return;
+  std::vector<Hold>& open = holds_mutable();
+  for (const Hold& hold : open) {
     if (hold.expires_at_us <= now_us) Return(hold.slices);
   }
-  std::erase_if(holds_, [now_us](const Hold& hold) { return hold.expires_at_us <= now_us; });
+  std::erase_if(open, [now_us](const Hold& hold) { return hold.expires_at_us <= now_us; });
 }
 
 bool Account::HasExpiredHold(std::uint64_t now_us) const {
-  return std::any_of(holds_.begin(), holds_.end(), [now_us](const Hold& hold) { return hold.expires_at_us <= now_us; });
+  const std::vector<Hold>& open = holds();
+  return std::any_of(open.begin(), open.end(), [now_us](const Hold& hold) { return hold.expires_at_us <= now_us; });
 }
 
 Hold* Account::FindHold(std::uint64_t sequence) {
-  for (Hold& hold : holds_) {
+  if (!extras_) return nullptr;
+  for (Hold& hold : extras_->holds) {
     if (hold.sequence == sequence) return &hold;
   }
   return nullptr;
 }
 
 Hold Account::RemoveHold(std::uint64_t sequence) {
-  auto found = std::find_if(holds_.begin(), holds_.end(), [&](const Hold& hold) { return hold.sequence == sequence; });
-  TALLY_ASSERT(found != holds_.end());
+  std::vector<Hold>& open = holds_mutable();
+  auto found = std::find_if(open.begin(), open.end(), [&](const Hold& hold) { return hold.sequence == sequence; });
+  TALLY_ASSERT(found != open.end());
   Hold hold = std::move(*found);
-  holds_.erase(found);
+  open.erase(found);
   return hold;
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "tally/program.h"
@@ -58,6 +59,13 @@ struct Purchase {
 
 class Account {
  public:
+  Account() = default;
+  Account(Account&&) = default;
+  Account& operator=(Account&&) = default;
+  Account(const Account& other) : lots_(other.lots_), last_purchase_us_(other.last_purchase_us_) {
+    if (other.extras_) extras_ = std::make_unique<Extras>(*other.extras_);
+  }
+
   // Points arriving (earn, purchase, incoming transfer, returned redeem,
   // referral): they repay debt first; what is left becomes `lot`'s points.
   // Returns the points that went into the lot. REQUIRES: lot.points > 0.
@@ -88,7 +96,7 @@ class Account {
   // Holds that expired by `now_us` give their slices back and are removed.
   void ReleaseExpiredHolds(std::uint64_t now_us);
   Hold* FindHold(std::uint64_t sequence);
-  void AddHold(Hold hold) { holds_.push_back(std::move(hold)); }
+  void AddHold(Hold hold) { MutableExtras().holds.push_back(std::move(hold)); }
   // Removes the hold; its slices are the caller's to return or keep.
   Hold RemoveHold(std::uint64_t sequence);
 
@@ -100,9 +108,9 @@ class Account {
   // Points in lots that are live now but past date at `before_us`.
   std::int64_t ExpiringBefore(std::uint64_t now_us, std::uint64_t before_us) const;
 
-  std::int64_t debt() const { return debt_; }
+  std::int64_t debt() const { return extras_ ? extras_->debt : 0; }
   // Adds to the debt (a return under allow_negative). REQUIRES: points > 0.
-  void AddDebt(std::int64_t points) { debt_ += points; }
+  void AddDebt(std::int64_t points) { MutableExtras().debt += points; }
 
   // Starts loading the first lot, for a command soon.
   void Prefetch() const {
@@ -110,19 +118,31 @@ class Account {
   }
 
   const std::vector<Lot>& lots() const { return lots_; }
-  const std::vector<Hold>& holds() const { return holds_; }
-  std::vector<Purchase>& purchases() { return purchases_; }
-  const std::vector<Purchase>& purchases() const { return purchases_; }
+  const std::vector<Hold>& holds() const { return extras_ ? extras_->holds : kNoExtras.holds; }
+  std::vector<Purchase>& purchases() { return MutableExtras().purchases; }
+  const std::vector<Purchase>& purchases() const { return extras_ ? extras_->purchases : kNoExtras.purchases; }
   std::uint64_t last_purchase_us() const { return last_purchase_us_; }
   void set_last_purchase_us(std::uint64_t at) { last_purchase_us_ = at; }
 
  private:
   void Insert(const Lot& lot);  // merges into the same lot or inserts in spending order
 
+  // What only some members have, behind one pointer so that a member who
+  // only earns and redeems costs 40 bytes here plus their lots.
+  struct Extras {
+    std::vector<Hold> holds;
+    std::vector<Purchase> purchases;  // by time; only those tiers can still see
+    std::int64_t debt = 0;
+  };
+  static const Extras kNoExtras;
+  Extras& MutableExtras() {
+    if (!extras_) extras_ = std::make_unique<Extras>();
+    return *extras_;
+  }
+  std::vector<Hold>& holds_mutable() { return MutableExtras().holds; }
+
   std::vector<Lot> lots_;  // in spending order, none empty
-  std::vector<Hold> holds_;
-  std::vector<Purchase> purchases_;  // by time; only those tiers can still see
-  std::int64_t debt_ = 0;
+  std::unique_ptr<Extras> extras_;
   std::uint64_t last_purchase_us_ = 0;
 };
 

@@ -263,7 +263,12 @@ LedgerStats Ledger::Stats() const {
   stats.last_timestamp_us = impl_->last_timestamp_us;
   stats.members = impl_->members.size();
   stats.command_ids = impl_->ids.size();
-  stats.memory_bytes = impl_->members.memory_bytes() + impl_->ids.memory_bytes();
+  // The tables, and the accounts with their lots (not the heap's own
+  // overhead, nor holds and purchases, which are rarer).
+  std::uint64_t lots = 0;
+  for (const internal::Account& account : impl_->accounts) lots += account.lots().capacity();
+  stats.memory_bytes = impl_->members.memory_bytes() + impl_->ids.memory_bytes() +
+                       impl_->accounts.capacity() * sizeof(internal::Account) + lots * sizeof(internal::Lot);
   stats.recovery_seconds = impl_->recovery_seconds;
   return stats;
 }

@@ -31,7 +31,7 @@ struct LedgerStats {
   std::uint64_t last_timestamp_us = 0;
   std::uint64_t members = 0;
   std::uint64_t command_ids = 0;
-  std::uint64_t memory_bytes = 0;     // the in-memory tables (members, ids)
+  std::uint64_t memory_bytes = 0;     // the in-memory tables (members, ids, accounts and their lots)
   double recovery_seconds = 0;        // time Open() took to rebuild state
 };
 
