@@ -25,6 +25,8 @@ class Backend {
   virtual Result<std::optional<CommandResult>> Find(std::uint32_t chain, CommandId id) = 0;
   // Named figures for `status`.
   virtual Result<std::vector<std::pair<std::string, std::uint64_t>>> Status() = 0;
+  // The chain head: the sequence it is at and its hash (docs/audit.md).
+  virtual Result<std::pair<std::uint64_t, std::string>> Head() = 0;
 };
 
 class LedgerBackend final : public Backend {
@@ -43,6 +45,10 @@ class LedgerBackend final : public Backend {
   }
   Result<std::optional<CommandResult>> Find(std::uint32_t chain, CommandId id) override {
     return ledger_->Find(chain, id);
+  }
+  Result<std::pair<std::uint64_t, std::string>> Head() override {
+    const LedgerStats stats = ledger_->Stats();
+    return std::pair(stats.last_sequence, stats.chain_head);
   }
   Result<std::vector<std::pair<std::string, std::uint64_t>>> Status() override {
     const LedgerStats stats = ledger_->Stats();
@@ -75,6 +81,11 @@ class ClientBackend final : public Backend {
   }
   Result<std::optional<CommandResult>> Find(std::uint32_t chain, CommandId id) override {
     return client_->Find(chain, id);
+  }
+  Result<std::pair<std::uint64_t, std::string>> Head() override {
+    auto status = client_->GetStatus();
+    if (!status.ok()) return status.status();
+    return std::pair(status->last_sequence, status->chain_head);
   }
   Result<std::vector<std::pair<std::string, std::uint64_t>>> Status() override {
     auto status = client_->GetStatus();

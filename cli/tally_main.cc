@@ -18,6 +18,8 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "backend.h"
@@ -69,6 +71,8 @@ subcommands (docs/engine.md and docs/loyalty.md say what each does):
   status
   replay   re-derive every outcome and balance from the log in --data DIR (default
            ./tally-data; a backup or a stopped server's directory); exit 4 on any difference
+  audit    [--head SEQUENCE:HASH]   replay plus the hash chain, read-only, with progress;
+           with --head, prove that the log up to a chain head kept from `status` is unaltered
 
 A command id (--id, 32 hex digits) is generated and printed when not given;
 send the same id again to retry safely.
@@ -609,13 +613,54 @@ int RunFind(tally::cli::Backend& ledger, const Arguments& arguments, bool json) 
 int RunStatus(tally::cli::Backend& ledger, const std::string& where, bool json) {
   auto figures = ledger.Status();
   if (!figures.ok()) return ReportError(figures.status(), json);
+  auto head = ledger.Head();
+  if (!head.ok()) return ReportError(head.status(), json);
   if (json) {
     std::printf("{\"at\":\"%s\"", JsonEscape(where).c_str());
     for (const auto& [name, value] : *figures) std::printf(",\"%s\":%" PRIu64, name.c_str(), value);
-    std::printf("}\n");
+    std::printf(",\"chain_head\":\"%" PRIu64 ":%s\"}\n", head->first, head->second.c_str());
   } else {
     std::printf("ledger at %s\n", where.c_str());
     for (const auto& [name, value] : *figures) std::printf("%-18s %" PRIu64 "\n", name.c_str(), value);
+    std::printf("%-18s %" PRIu64 ":%s\n", "chain_head", head->first, head->second.c_str());
+  }
+  return kExitOk;
+}
+
+// `--head SEQUENCE:HEX` as the audit takes it.
+std::pair<std::uint64_t, std::string> ReadHead(const Arguments& arguments) {
+  const std::string text = arguments.Text("--head", "");
+  const std::size_t colon = text.find(':');
+  if (colon == std::string::npos || text.size() - colon - 1 != 64) {
+    throw UsageError{"--head wants SEQUENCE:HASH, as tally status prints chain_head"};
+  }
+  return {SplitNumbers("--head", text.substr(0, colon), ':')[0], text.substr(colon + 1)};
+}
+
+int RunAudit(const std::string& directory, const Arguments& arguments, bool json) {
+  tally::ReplayOptions options;
+  if (arguments.Has("--head")) std::tie(options.head_sequence, options.head_hash) = ReadHead(arguments);
+  options.progress = [](std::uint64_t events) {
+    std::fprintf(stderr, "audit: %" PRIu64 " events checked\n", events);
+  };
+  auto report = tally::Replay(directory, options);
+  if (!report.ok()) {
+    if (!json) std::fprintf(stderr, "audit FAILED\n");
+    return ReportError(report.status(), json);
+  }
+  if (json) {
+    std::printf("{\"ok\":true,\"events\":%" PRIu64 ",\"blocks\":%" PRIu64 ",\"members\":%zu"
+                ",\"points_outstanding\":%s,\"chain_head\":\"%" PRIu64 ":%s\",\"head_checked\":%s"
+                ",\"seconds\":%.3f}\n",
+                report->events, report->blocks, report->members.size(), report->points_outstanding.c_str(),
+                report->last_sequence, report->chain_head.c_str(), options.head_sequence != 0 ? "true" : "false",
+                report->seconds);
+  } else {
+    std::printf("audit ok: %" PRIu64 " events in %" PRIu64 " blocks: checksums, sequence, hash chain%s and every "
+                "outcome re-derived; %zu members, %s points outstanding; chain head %" PRIu64 ":%s; %.3f s\n",
+                report->events, report->blocks, options.head_sequence != 0 ? " (through the head given)" : "",
+                report->members.size(), report->points_outstanding.c_str(), report->last_sequence,
+                report->chain_head.c_str(), report->seconds);
   }
   return kExitOk;
 }
@@ -647,6 +692,7 @@ int Run(const Arguments& arguments) {
   const std::string& subcommand = arguments.subcommand();
   const std::string directory = arguments.Text("--data", kDefaultDataDirectory);
   if (subcommand == "replay") return RunReplay(directory, json);
+  if (subcommand == "audit") return RunAudit(directory, arguments, json);
 
   static const std::map<std::string, tally::CommandKind, std::less<>> kCommands = {
       {"earn", tally::CommandKind::kEarn},

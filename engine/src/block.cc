@@ -1,17 +1,54 @@
 #include "block.h"
 
+#include <openssl/sha.h>
 #include <xxhash.h>
 
 #include <cstring>
 
 namespace tally::internal {
 
-void BlockBuilder::Reset(std::uint64_t first_sequence, std::uint64_t timestamp_us) {
+ChainHash HashOfBlock(std::string_view bytes) {
+  TALLY_ASSERT(bytes.size() > kBlockTrailerBytes);
+  ChainHash hash;
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size() - kBlockTrailerBytes, hash.data());
+  return hash;
+}
+
+std::string ToHex(const ChainHash& hash) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  for (std::uint8_t byte : hash) {
+    hex.push_back(kDigits[byte >> 4]);
+    hex.push_back(kDigits[byte & 15]);
+  }
+  return hex;
+}
+
+std::optional<ChainHash> ChainHashFromHex(std::string_view hex) {
+  if (hex.size() != 64) return std::nullopt;
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  ChainHash hash;
+  for (std::size_t index = 0; index < hash.size(); ++index) {
+    const int high = digit(hex[2 * index]);
+    const int low = digit(hex[2 * index + 1]);
+    if (high < 0 || low < 0) return std::nullopt;
+    hash[index] = static_cast<std::uint8_t>(high * 16 + low);
+  }
+  return hash;
+}
+
+void BlockBuilder::Reset(std::uint64_t first_sequence, std::uint64_t timestamp_us, const ChainHash& previous_hash) {
   buffer_.clear();
   buffer_.append(kBlockMagic, sizeof(kBlockMagic));
   PutFixed32(&buffer_, 0);  // event count, patched by Finish()
   PutFixed64(&buffer_, first_sequence);
   PutFixed64(&buffer_, timestamp_us);
+  buffer_.append(reinterpret_cast<const char*>(previous_hash.data()), previous_hash.size());
   TALLY_ASSERT(buffer_.size() == kBlockHeaderBytes);
   first_sequence_ = first_sequence;
   event_count_ = 0;
@@ -58,6 +95,7 @@ Status BlockReader::Open(std::uint64_t key_sequence, std::string_view bytes) {
   event_count_ = LoadFixed32(bytes.data() + 4);
   first_sequence_ = LoadFixed64(bytes.data() + 8);
   timestamp_us_ = LoadFixed64(bytes.data() + 16);
+  std::memcpy(previous_hash_.data(), bytes.data() + 24, previous_hash_.size());
   if (first_sequence_ != key_sequence) {
     return Status::Corruption(where + "header says first sequence " + std::to_string(first_sequence_));
   }
@@ -115,7 +153,7 @@ Result<Event> FindEventInBlock(std::uint64_t key_sequence, std::string_view byte
   return event;
 }
 
-Status LogOrder::Next(const BlockReader& block) {
+Status LogOrder::Next(const BlockReader& block, std::string_view bytes) {
   if (block.first_sequence() != last_sequence_ + 1) {
     return Status::Corruption("log gap: expected a block at sequence " + std::to_string(last_sequence_ + 1) +
                               ", found one at " + std::to_string(block.first_sequence()));
@@ -123,8 +161,14 @@ Status LogOrder::Next(const BlockReader& block) {
   if (block.timestamp_us() < last_timestamp_us_) {
     return Status::Corruption("log block " + std::to_string(block.first_sequence()) + ": ledger time goes backwards");
   }
+  if (block.previous_hash() != head_) {
+    return Status::Corruption("log block " + std::to_string(block.first_sequence()) +
+                              ": hash chain broken: it names previous hash " + ToHex(block.previous_hash()) +
+                              ", the block before hashes to " + ToHex(head_));
+  }
   last_sequence_ = block.first_sequence() + block.event_count() - 1;
   last_timestamp_us_ = block.timestamp_us();
+  head_ = HashOfBlock(bytes);
   return Status::Ok();
 }
 

@@ -81,8 +81,9 @@ Status Ledger::Impl::Recover() {
   Status status = store->ForEachBlock([&](std::uint64_t key_sequence, std::string_view bytes) {
     internal::BlockReader reader;
     Status block_status = reader.Open(key_sequence, bytes);
-    if (block_status.ok()) block_status = order.Next(reader);
+    if (block_status.ok()) block_status = order.Next(reader, bytes);
     if (!block_status.ok()) return block_status;
+    if (block_observer) block_observer(order.last_sequence(), order.head());
     // Events may name earlier events of their own block: the block is
     // readable (in the tail) before its events are applied.
     std::vector<internal::EncodedBlock> block;
@@ -105,6 +106,7 @@ Status Ledger::Impl::Recover() {
   }
   last_sequence = order.last_sequence();
   last_timestamp_us = order.last_timestamp_us();
+  head = order.head();
   return status;
 }
 
@@ -281,15 +283,21 @@ Status Ledger::Impl::CommitGroup(std::span<GroupWriter* const> group) {
   std::vector<internal::EncodedBlock> blocks;
   blocks.reserve((pending.size() + kBlockEventsMax - 1) / kBlockEventsMax);
   internal::BlockBuilder builder;
-  builder.Reset(pending.front().sequence, timestamp_us);
+  internal::ChainHash chain = head;  // each block names the chain hash of the one before
+  auto seal = [&] {
+    const std::string_view bytes = builder.Finish();
+    chain = internal::HashOfBlock(bytes);
+    blocks.push_back({builder.first_sequence(), std::string(bytes)});
+  };
+  builder.Reset(pending.front().sequence, timestamp_us, chain);
   for (const internal::Event& event : pending) {
     if (builder.TryAdd(event)) continue;
-    blocks.push_back({builder.first_sequence(), std::string(builder.Finish())});
-    builder.Reset(event.sequence, timestamp_us);
+    seal();
+    builder.Reset(event.sequence, timestamp_us, chain);
     const bool added = builder.TryAdd(event);
     TALLY_ASSERT(added);
   }
-  blocks.push_back({builder.first_sequence(), std::string(builder.Finish())});
+  seal();
   const Status written = store->WriteBlocks(blocks);
   if (!written.ok()) {
     failure = Status::FailedPrecondition("ledger stopped after a failed write; reopen it: " + written.ToString());
@@ -297,6 +305,7 @@ Status Ledger::Impl::CommitGroup(std::span<GroupWriter* const> group) {
   }
   last_sequence = pending.back().sequence;
   last_timestamp_us = timestamp_us;
+  head = chain;
   pending.clear();
   tail.Append(std::move(blocks));
   return Status::Ok();

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "account.h"
+#include "block.h"
 #include "event.h"
 #include "id_index.h"
 #include "log_tail.h"
@@ -72,6 +74,10 @@ struct Ledger::Impl {
     std::uint64_t remaining = 0;
   } sweep;
   std::uint64_t last_sequence = 0;  // durable
+  internal::ChainHash head{};       // the chain hash of the block that ends at last_sequence
+  // Recovery calls it after each block's checks, with the block's last
+  // sequence and chain hash (replay and audit use it).
+  std::function<void(std::uint64_t, const internal::ChainHash&)> block_observer;
   std::uint64_t last_timestamp_us = 0;
   Status failure;                    // set for good by a failed write
   double recovery_seconds = 0;

@@ -270,6 +270,7 @@ LedgerStats Ledger::Stats() const {
   stats.memory_bytes = impl_->members.memory_bytes() + impl_->ids.memory_bytes() +
                        impl_->accounts.capacity() * sizeof(internal::Account) + lots * sizeof(internal::Lot);
   stats.recovery_seconds = impl_->recovery_seconds;
+  stats.chain_head = internal::ToHex(impl_->head);
   return stats;
 }
 

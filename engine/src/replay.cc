@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "ledger_impl.h"
 #include "store.h"
@@ -29,14 +30,42 @@ std::string FormatDecimal(__int128 value) {
 
 }  // namespace
 
-Result<ReplayReport> Replay(const std::string& directory) {
+Result<ReplayReport> Replay(const std::string& directory, const ReplayOptions& options) {
   const auto started = std::chrono::steady_clock::now();
+  std::optional<internal::ChainHash> kept;
+  if (options.head_sequence != 0) {
+    kept = internal::ChainHashFromHex(options.head_hash);
+    if (!kept) return Status::InvalidArgument("a chain head is 64 hex digits");
+  }
   auto store = internal::Store::Open(directory, internal::Store::Mode::kReadOnly, false);
   if (!store.ok()) return store.status();
   Ledger::Impl impl;
   impl.store = std::move(store.value());
+  bool head_seen = false;
+  Status head_status;
+  std::uint64_t reported = 0;
+  impl.block_observer = [&](std::uint64_t last_sequence, const internal::ChainHash& hash) {
+    if (kept && last_sequence == options.head_sequence) {
+      head_seen = true;
+      if (hash != *kept && head_status.ok()) {
+        head_status = Status::Corruption("the chain hash at sequence " + std::to_string(last_sequence) + " is " +
+                                         internal::ToHex(hash) + ", not the kept head " + options.head_hash +
+                                         ": the log up to it was altered");
+      }
+    }
+    if (options.progress && last_sequence - reported >= 1'000'000) {
+      reported = last_sequence;
+      options.progress(last_sequence);
+    }
+  };
   Status status = impl.Recover();
   if (!status.ok()) return status;
+  if (!head_status.ok()) return head_status;
+  if (kept && !head_seen) {
+    return Status::Corruption("no block ends at sequence " + std::to_string(options.head_sequence) +
+                              ": the kept head is not in this log (last sequence " +
+                              std::to_string(impl.last_sequence) + ")");
+  }
 
   ReplayReport report;
   report.blocks = impl.recovered.blocks;
@@ -53,6 +82,7 @@ Result<ReplayReport> Replay(const std::string& directory) {
   std::sort(report.members.begin(), report.members.end(), [](const ReplayMember& a, const ReplayMember& b) {
     return std::pair(a.key.chain, a.key.member) < std::pair(b.key.chain, b.key.member);
   });
+  report.chain_head = internal::ToHex(impl.head);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
 }

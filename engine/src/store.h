@@ -25,7 +25,7 @@ class ColumnFamilyHandle;
 
 namespace tally::internal {
 
-inline constexpr std::uint32_t kFormatVersion = 2;  // 2: program-aware events (docs/loyalty.md)
+inline constexpr std::uint32_t kFormatVersion = 3;  // 2: program-aware events; 3: the hash chain
 
 struct EncodedBlock {
   std::uint64_t first_sequence = 0;

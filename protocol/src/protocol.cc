@@ -662,11 +662,13 @@ Status DecodeStatusRequest(std::string_view body) {
 }
 
 std::string EncodeStatusResponse(const StatusResponse& response) {
+  TALLY_ASSERT(response.chain_head.size() == 64);
   std::string body;
   for (std::uint64_t value : {response.last_sequence, response.last_timestamp_us, response.uptime_us,
                               response.members, response.connections}) {
     PutFixed64(&body, value);
   }
+  body.append(response.chain_head);
   return body;
 }
 
@@ -677,6 +679,10 @@ Status DecodeStatusResponse(std::string_view body, StatusResponse* response) {
   response->uptime_us = reader.U64();
   response->members = reader.U64();
   response->connections = reader.U64();
+  response->chain_head = reader.Bytes(64);
+  for (char c : response->chain_head) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return Malformed("status response");
+  }
   return reader.Finish() ? Status::Ok() : Malformed("status response");
 }
 

@@ -136,6 +136,7 @@ Reply EngineWorker::Query(const Request& request) {
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_).count());
   status.members = stats.members;
   status.connections = connections_();
+  status.chain_head = stats.chain_head;
   return Reply{wire::Operation::kStatus, wire::EncodeStatusResponse(status)};
 }
 

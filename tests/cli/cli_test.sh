@@ -83,6 +83,15 @@ expect 0 "replay ok: 3 events" -- replay
 expect 0 '"points_outstanding":60' -- --json replay
 loyalty_checks
 expect 0 "replay ok: 11 events" -- replay
+# The audit: the hash chain through a head kept from status (docs/audit.md).
+kept="$("$tally" --data "$data" --json status | sed -n 's/.*"chain_head":"\([0-9]*:[0-9a-f]*\)".*/\1/p')"
+[ -n "$kept" ] || { echo "FAIL: no chain_head in status"; failures=$((failures + 1)); }
+expect 0 "audit ok: 11 events" -- audit
+expect 0 "hash chain (through the head given)" -- audit --head "$kept"
+forged="${kept%?}0"
+[ "$forged" != "$kept" ] || forged="${kept%?}1"
+expect 4 "not the kept head" -- audit --head "$forged"
+expect 2 "--head wants SEQUENCE:HASH" -- audit --head 11
 
 # The same through tallyd. It prints "tallyd listening on HOST:PORT, ..." first.
 served="$scratch/served"
@@ -120,6 +129,7 @@ if [ "$code" -ne 0 ] || [ "$last_line" != "tallyd stopped" ]; then
 fi
 target=(--data "$served")
 expect 0 "replay ok: 11 events" -- replay
+expect 0 "audit ok: 11 events" -- audit
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)"

@@ -28,7 +28,7 @@ Event MakeEvent(std::uint64_t sequence, CommandKind kind) {
 
 std::string BuildBlock(std::uint64_t first, const std::vector<Event>& events) {
   BlockBuilder builder;
-  builder.Reset(first, 123456789);
+  builder.Reset(first, 123456789, ChainHash{});
   for (const Event& event : events) EXPECT_TRUE(builder.TryAdd(event));
   return std::string(builder.Finish());
 }

@@ -4,6 +4,9 @@
 #include <rocksdb/db.h>
 #include <xxhash.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "block.h"
 #include "tally/internal/encoding.h"
 #include "tally/ledger.h"
@@ -45,6 +48,12 @@ class TamperTest : public ::testing::Test {
     std::string value;
     EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), log, internal::BigEndianKey(first), &value).ok());
     return value;
+  }
+
+  // Rewrites the trailing checksum, as someone editing the bytes on purpose would.
+  static void Reseal(std::string* block) {
+    const std::size_t body = block->size() - internal::kBlockTrailerBytes;
+    internal::StoreFixed64(block->data() + body, XXH3_64bits(block->data(), body));
   }
 
   void ExpectBothRefuse(const std::string& needle) {
@@ -95,6 +104,86 @@ TEST_F(TamperTest, ResealedBalanceEditIsCaughtByTheArithmetic) {
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), log, internal::BigEndianKey(3), block).ok());
   });
   ExpectBothRefuse("event 3 (chain 1, member 42)");
+}
+
+TEST_F(TamperTest, ResealedEditTheRulesCannotSeeIsCaughtByTheHashChain) {
+  Edit([&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log) {
+    // Block 3's ledger time moved back to block 1's: no rule depends on it
+    // here (no program), and time still never decreases.
+    const std::string first = ReadBlock(db, log, 1);
+    std::string block = ReadBlock(db, log, 3);
+    std::memcpy(block.data() + 16, first.data() + 16, 8);
+    Reseal(&block);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), log, internal::BigEndianKey(3), block).ok());
+  });
+  ExpectBothRefuse("log block 5: hash chain broken");
+}
+
+TEST_F(TamperTest, SwappedEventsAreCaughtByTheHashChain) {
+  Edit([&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log) {
+    std::string block = ReadBlock(db, log, 1);
+    // Events 1 and 2 are the first events of two members, 56 bytes each:
+    // swapped, each still follows from its member's state.
+    const std::size_t first = internal::kBlockHeaderBytes;
+    std::swap_ranges(block.begin() + first, block.begin() + first + internal::kEventCoreBytes,
+                     block.begin() + first + internal::kEventCoreBytes);
+    Reseal(&block);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), log, internal::BigEndianKey(1), block).ok());
+  });
+  ExpectBothRefuse("log block 3: hash chain broken");
+}
+
+TEST_F(TamperTest, ARewrittenChainIsCaughtByAHeadKeptOutside) {
+  std::string kept;
+  {
+    auto ledger = Ledger::Open(directory_.path());
+    ASSERT_TRUE(ledger.ok());
+    kept = (*ledger)->Stats().chain_head;
+  }
+  ASSERT_EQ(kept.size(), 64u);
+  Edit([&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log) {
+    // Change block 3 and rewrite the chain after it, as a careful forger would.
+    const std::string first = ReadBlock(db, log, 1);
+    std::string block = ReadBlock(db, log, 3);
+    std::memcpy(block.data() + 16, first.data() + 16, 8);
+    Reseal(&block);
+    const internal::ChainHash hash = internal::HashOfBlock(block);
+    std::string last = ReadBlock(db, log, 5);
+    std::memcpy(last.data() + 24, hash.data(), hash.size());
+    Reseal(&last);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), log, internal::BigEndianKey(3), block).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), log, internal::BigEndianKey(5), last).ok());
+  });
+  auto unchecked = Replay(directory_.path());
+  ASSERT_TRUE(unchecked.ok()) << "the rewritten chain is consistent in itself";
+  EXPECT_NE(unchecked->chain_head, kept);
+  ReplayOptions options;
+  options.head_sequence = 5;
+  options.head_hash = kept;
+  auto checked = Replay(directory_.path(), options);
+  ASSERT_FALSE(checked.ok());
+  EXPECT_NE(checked.status().message().find("not the kept head"), std::string::npos) << checked.status().ToString();
+  options.head_sequence = 3;  // inside block 3-4
+  EXPECT_NE(Replay(directory_.path(), options).status().message().find("no block ends at sequence 3"),
+            std::string::npos);
+  options.head_hash = "xyz";
+  EXPECT_EQ(Replay(directory_.path(), options).status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST_F(TamperTest, AnUntouchedLogPassesItsKeptHead) {
+  std::string kept;
+  {
+    auto ledger = Ledger::Open(directory_.path());
+    ASSERT_TRUE(ledger.ok());
+    kept = (*ledger)->Stats().chain_head;
+    EXPECT_EQ((*ledger)->Stats().last_sequence, 5u);
+  }
+  ReplayOptions options;
+  options.head_sequence = 5;
+  options.head_hash = kept;
+  auto checked = Replay(directory_.path(), options);
+  ASSERT_TRUE(checked.ok()) << checked.status().ToString();
+  EXPECT_EQ(checked->chain_head, kept);
 }
 
 }  // namespace

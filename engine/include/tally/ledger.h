@@ -33,6 +33,7 @@ struct LedgerStats {
   std::uint64_t command_ids = 0;
   std::uint64_t memory_bytes = 0;     // the in-memory tables (members, ids, accounts and their lots)
   double recovery_seconds = 0;        // time Open() took to rebuild state
+  std::string chain_head;             // SHA-256 chain hash at last_sequence, 64 hex digits (docs/audit.md)
 };
 
 class Ledger {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,11 +31,22 @@ struct ReplayReport {
   std::string points_outstanding = "0";
   std::vector<ReplayMember> members;    // sorted by (chain, member)
   double seconds = 0;
+  std::string chain_head;               // the chain hash at last_sequence, hex (docs/audit.md)
+};
+
+struct ReplayOptions {
+  // A chain head the auditor kept: the hash chain must pass through it.
+  // head_sequence 0: none.
+  std::uint64_t head_sequence = 0;
+  std::string head_hash;  // 64 hex digits
+  // Called now and then with the events checked so far.
+  std::function<void(std::uint64_t)> progress;
 };
 
 // Fails with kCorruption naming the sequence (and member, where there is one)
-// of the first record whose checksum, order or recorded outcome differs from
-// the replay.
-Result<ReplayReport> Replay(const std::string& directory);
+// of the first record whose checksum, order, hash chain or recorded outcome
+// differs from the replay, or when the kept head does not match;
+// kInvalidArgument for a malformed head.
+Result<ReplayReport> Replay(const std::string& directory, const ReplayOptions& options = {});
 
 }  // namespace tally
