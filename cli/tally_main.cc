@@ -73,6 +73,8 @@ subcommands (docs/engine.md and docs/loyalty.md say what each does):
            ./tally-data; a backup or a stopped server's directory); exit 4 on any difference
   audit    [--head SEQUENCE:HASH]   replay plus the hash chain, read-only, with progress;
            with --head, prove that the log up to a chain head kept from `status` is unaltered
+  export   [--chain N] [--from-sequence N] [--to-sequence N] [--from YYYY-MM-DD] [--to YYYY-MM-DD]
+           [--format csv|jsonl]   the events of --data DIR in sequence order (docs/audit.md)
 
 A command id (--id, 32 hex digits) is generated and printed when not given;
 send the same id again to retry safely.
@@ -687,12 +689,111 @@ int RunReplay(const std::string& directory, bool json) {
   return kExitOk;
 }
 
+// The export's columns, in order (docs/audit.md lists what each holds).
+constexpr const char* kExportColumns[] = {
+    "sequence", "timestamp_us", "chain", "member", "kind", "result", "points", "moved", "balance_after",
+    "id", "order", "store", "campaign", "reason", "target", "target_sequence", "amount_minor", "counterparty",
+    "counterparty_balance_after", "duration_seconds", "limit", "campaigns", "program", "program_version",
+    "base_points", "shares", "derived"};
+
+// The values of one exported event, as text, in kExportColumns order; `quoted`
+// marks the ones that are strings in JSON.
+std::vector<std::pair<std::string, bool>> ExportValues(const tally::LoggedEvent& logged) {
+  const tally::HistoryEntry& entry = logged.entry;
+  const tally::Command& command = entry.command;
+  auto number = [](auto value) { return std::pair(std::to_string(value), false); };
+  auto text = [](std::string value) { return std::pair(std::move(value), true); };
+  std::string campaigns;
+  for (std::uint64_t campaign : command.campaigns) campaigns += (campaigns.empty() ? "" : ";") + std::to_string(campaign);
+  std::string program;
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (unsigned char byte : command.program) {
+    program.push_back(kDigits[byte >> 4]);
+    program.push_back(kDigits[byte & 15]);
+  }
+  std::string shares;
+  for (const tally::CampaignShare& share : entry.shares) {
+    shares += (shares.empty() ? "" : ";") + std::to_string(share.campaign) + ":" + std::to_string(share.points);
+  }
+  return {number(entry.sequence),
+          number(entry.timestamp_us),
+          number(command.chain),
+          number(command.member),
+          text(std::string(tally::CommandKindName(command.kind))),
+          text(std::string(tally::ResultCodeName(entry.code))),
+          number(command.points),
+          number(entry.points),
+          number(entry.balance_after),
+          text(command.id.ToHex()),
+          number(command.order_reference),
+          number(command.store_reference),
+          number(command.campaign_reference),
+          number(command.reason_code),
+          text(command.target.IsZero() ? "" : command.target.ToHex()),
+          number(entry.target_sequence),
+          number(command.amount_minor),
+          number(command.counterparty),
+          number(logged.counterparty_balance_after),
+          number(command.duration_seconds),
+          number(command.limit),
+          text(campaigns),
+          text(program),
+          number(entry.program_version),
+          number(entry.base_points),
+          text(shares),
+          std::pair(std::string(logged.derived ? "true" : "false"), false)};
+}
+
+int RunExport(const std::string& directory, const Arguments& arguments, bool json) {
+  tally::LogRange range;
+  range.chain = arguments.Number<std::uint32_t>("--chain", 0);
+  range.from_sequence = arguments.Number<std::uint64_t>("--from-sequence", 1);
+  range.to_sequence = arguments.Number<std::uint64_t>("--to-sequence", ~std::uint64_t{0});
+  if (arguments.Has("--from")) range.from_us = ParseDate("--from", arguments.Text("--from", ""));
+  if (arguments.Has("--to")) range.to_us = ParseDate("--to", arguments.Text("--to", ""));
+  const std::string format = arguments.Text("--format", "csv");
+  if (format != "csv" && format != "jsonl") throw UsageError{"--format is csv or jsonl"};
+  const bool lines = format == "jsonl";
+  bool header = lines;  // JSON Lines have none
+  auto print_header = [&] {
+    if (header) return;
+    header = true;
+    for (std::size_t index = 0; index < std::size(kExportColumns); ++index) {
+      std::printf("%s%s", index == 0 ? "" : ",", kExportColumns[index]);
+    }
+    std::printf("\n");
+  };
+  std::uint64_t exported = 0;
+  tally::Status status = tally::ReadLog(directory, range, [&](const tally::LoggedEvent& logged) {
+    print_header();  // only once the log opened: a failure prints no partial file
+    const auto values = ExportValues(logged);
+    if (lines) std::printf("{");
+    for (std::size_t index = 0; index < values.size(); ++index) {
+      const auto& [value, quoted] = values[index];
+      if (lines) {
+        std::printf("%s\"%s\":%s%s%s", index == 0 ? "" : ",", kExportColumns[index], quoted ? "\"" : "",
+                    value.c_str(), quoted ? "\"" : "");
+      } else {
+        std::printf("%s%s", index == 0 ? "" : ",", value.c_str());  // no value holds a comma or a quote
+      }
+    }
+    std::printf(lines ? "}\n" : "\n");
+    ++exported;
+    return tally::Status::Ok();
+  });
+  if (!status.ok()) return ReportError(status, json);
+  print_header();
+  std::fprintf(stderr, "exported %" PRIu64 " events\n", exported);
+  return kExitOk;
+}
+
 int Run(const Arguments& arguments) {
   const bool json = arguments.Has("--json");
   const std::string& subcommand = arguments.subcommand();
   const std::string directory = arguments.Text("--data", kDefaultDataDirectory);
   if (subcommand == "replay") return RunReplay(directory, json);
   if (subcommand == "audit") return RunAudit(directory, arguments, json);
+  if (subcommand == "export") return RunExport(directory, arguments, json);
 
   static const std::map<std::string, tally::CommandKind, std::less<>> kCommands = {
       {"earn", tally::CommandKind::kEarn},

@@ -87,4 +87,42 @@ Result<ReplayReport> Replay(const std::string& directory, const ReplayOptions& o
   return report;
 }
 
+Status ReadLog(const std::string& directory, const LogRange& range,
+               const std::function<Status(const LoggedEvent&)>& visit) {
+  auto store = internal::Store::Open(directory, internal::Store::Mode::kReadOnly, false);
+  if (!store.ok()) return store.status();
+  internal::LogOrder order;
+  bool past_range = false;
+  Status status = (*store)->ForEachBlock([&](std::uint64_t key_sequence, std::string_view bytes) {
+    internal::BlockReader reader;
+    Status block_status = reader.Open(key_sequence, bytes);
+    if (block_status.ok()) block_status = order.Next(reader, bytes);
+    if (!block_status.ok()) return block_status;
+    if (reader.first_sequence() > range.to_sequence || reader.timestamp_us() >= range.to_us) {
+      past_range = true;
+      return Status::NotFound("past the range");  // stops the scan
+    }
+    if (order.last_sequence() < range.from_sequence || reader.timestamp_us() < range.from_us) return Status::Ok();
+    internal::Event event;
+    while (!reader.done()) {
+      block_status = reader.Next(&event);
+      if (!block_status.ok()) return block_status;
+      if (event.sequence < range.from_sequence || event.sequence > range.to_sequence) continue;
+      if (range.chain != 0 && event.command.chain != range.chain) continue;
+      LoggedEvent logged;
+      logged.entry = HistoryEntry{event.sequence, event.timestamp_us, event.command, event.code,
+                                  event.balance_after, event.target_sequence, event.moved, event.program_version,
+                                  event.base_points, std::move(event.shares), false};
+      logged.derived = event.derived;
+      logged.counterparty_previous_sequence = event.counterparty_previous_sequence;
+      logged.counterparty_balance_after = event.counterparty_balance_after;
+      block_status = visit(logged);
+      if (!block_status.ok()) return block_status;
+    }
+    return Status::Ok();
+  });
+  if (past_range && status.code() == Status::Code::kNotFound) return Status::Ok();
+  return status;
+}
+
 }  // namespace tally

@@ -92,6 +92,13 @@ forged="${kept%?}0"
 [ "$forged" != "$kept" ] || forged="${kept%?}1"
 expect 4 "not the kept head" -- audit --head "$forged"
 expect 2 "--head wants SEQUENCE:HASH" -- audit --head 11
+expect 0 "sequence,timestamp_us,chain,member,kind,result,points,moved,balance_after,id" -- export --chain 9
+expect 0 ",9,7,earn_purchase,ok,0,296,296," -- export --chain 9
+expect 0 '"kind":"transfer","result":"ok","points":20,"moved":20,"balance_after":216' -- \
+  export --format jsonl --chain 9 --from-sequence 10 --to-sequence 10
+lines="$("$tally" --data "$data" export --chain 9 2>/dev/null | wc -l)"
+[ "$lines" -eq 9 ] || { echo "FAIL: export of chain 9 has $lines lines, wanted a header and 8 events"; failures=$((failures + 1)); }
+expect 2 "--format is csv or jsonl" -- export --format xml
 
 # The same through tallyd. It prints "tallyd listening on HOST:PORT, ..." first.
 served="$scratch/served"

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <limits>
+#include <map>
 
 #include "tally/ledger.h"
 #include "tally/program.h"
@@ -112,6 +113,22 @@ class LoyaltyTest : public ::testing::Test {
       EXPECT_EQ(after->held, balance.held) << "member " << key.member << " after reopening";
     }
     ledger_.reset();
+    // The export folds to the same balances: each member's last balance_after.
+    std::map<std::pair<std::uint32_t, std::uint64_t>, std::int64_t> folded;
+    const Status exported = ReadLog(directory_.path(), LogRange{}, [&](const LoggedEvent& logged) {
+      const Command& command = logged.entry.command;
+      if (IsChainLevel(command.kind)) return Status::Ok();
+      folded[{command.chain, command.member}] = logged.entry.balance_after;
+      if (command.kind == CommandKind::kTransfer && logged.entry.code == ResultCode::kOk) {
+        folded[{command.chain, command.counterparty}] = logged.counterparty_balance_after;
+      }
+      return Status::Ok();
+    });
+    ASSERT_TRUE(exported.ok()) << exported.ToString();
+    ASSERT_EQ(folded.size(), before.size());
+    for (const auto& [key, balance] : before) {
+      EXPECT_EQ((folded[{key.chain, key.member}]), balance.points) << "member " << key.member << " in the export";
+    }
     auto replayed = Replay(directory_.path());
     ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
     ASSERT_EQ(replayed->members.size(), before.size());

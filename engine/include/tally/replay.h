@@ -50,3 +50,31 @@ struct ReplayOptions {
 Result<ReplayReport> Replay(const std::string& directory, const ReplayOptions& options = {});
 
 }  // namespace tally
+
+namespace tally {
+
+// One event as the log holds it, for exports.
+struct LoggedEvent {
+  HistoryEntry entry;  // the command, its outcome, the member's balance after, what it moved
+  bool derived = false;  // an expiry event written by an expire sweep
+  // transfer: the receiver's previous event and total after it.
+  std::uint64_t counterparty_previous_sequence = 0;
+  std::int64_t counterparty_balance_after = 0;
+};
+
+struct LogRange {
+  std::uint32_t chain = 0;  // 0: every chain
+  std::uint64_t from_sequence = 1;
+  std::uint64_t to_sequence = ~std::uint64_t{0};
+  std::uint64_t from_us = 0;  // ledger time, inclusive
+  std::uint64_t to_us = ~std::uint64_t{0};  // exclusive
+};
+
+// Streams the events of a data directory that fall in `range`, in sequence
+// order, read-only. It checks checksums, order and the hash chain as it
+// reads (the rules are Replay's job) and stops at the first failure, or at
+// the first non-ok Status from `visit`, which it returns.
+Status ReadLog(const std::string& directory, const LogRange& range,
+               const std::function<Status(const LoggedEvent&)>& visit);
+
+}  // namespace tally
