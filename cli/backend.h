@@ -27,6 +27,8 @@ class Backend {
   virtual Result<std::vector<std::pair<std::string, std::uint64_t>>> Status() = 0;
   // The chain head: the sequence it is at and its hash (docs/audit.md).
   virtual Result<std::pair<std::uint64_t, std::string>> Head() = 0;
+  // A consistent copy in `directory` (on the server's machine); the head it ends at.
+  virtual Result<std::pair<std::uint64_t, std::string>> Backup(const std::string& directory) = 0;
 };
 
 class LedgerBackend final : public Backend {
@@ -49,6 +51,11 @@ class LedgerBackend final : public Backend {
   Result<std::pair<std::uint64_t, std::string>> Head() override {
     const LedgerStats stats = ledger_->Stats();
     return std::pair(stats.last_sequence, stats.chain_head);
+  }
+  Result<std::pair<std::uint64_t, std::string>> Backup(const std::string& directory) override {
+    auto head = ledger_->Backup(directory);
+    if (!head.ok()) return head.status();
+    return std::pair(head->sequence, head->hash);
   }
   Result<std::vector<std::pair<std::string, std::uint64_t>>> Status() override {
     const LedgerStats stats = ledger_->Stats();
@@ -86,6 +93,9 @@ class ClientBackend final : public Backend {
     auto status = client_->GetStatus();
     if (!status.ok()) return status.status();
     return std::pair(status->last_sequence, status->chain_head);
+  }
+  Result<std::pair<std::uint64_t, std::string>> Backup(const std::string& directory) override {
+    return client_->Backup(directory);
   }
   Result<std::vector<std::pair<std::string, std::uint64_t>>> Status() override {
     auto status = client_->GetStatus();

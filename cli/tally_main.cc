@@ -73,6 +73,8 @@ subcommands (docs/engine.md and docs/loyalty.md say what each does):
            ./tally-data; a backup or a stopped server's directory); exit 4 on any difference
   audit    [--head SEQUENCE:HASH]   replay plus the hash chain, read-only, with progress;
            with --head, prove that the log up to a chain head kept from `status` is unaltered
+  backup   --to DIR   a consistent copy of the ledger in DIR, which must not exist (with --server:
+           a directory on the server's machine, written by tallyd while it serves)
   export   [--chain N] [--from-sequence N] [--to-sequence N] [--from YYYY-MM-DD] [--to YYYY-MM-DD]
            [--format csv|jsonl]   the events of --data DIR in sequence order (docs/audit.md)
 
@@ -811,7 +813,8 @@ int Run(const Arguments& arguments) {
   const auto command_kind = kCommands.find(subcommand);
   const bool known = command_kind != kCommands.end() || subcommand == "balance" || subcommand == "history" ||
                      subcommand == "find" || subcommand == "status" || subcommand == "init" ||
-                     subcommand == "member" || subcommand == "expire" || subcommand == "segment";
+                     subcommand == "member" || subcommand == "expire" || subcommand == "segment" ||
+                     subcommand == "backup";
   if (!known) throw UsageError{subcommand.empty() ? "no subcommand" : "unknown subcommand '" + subcommand + "'"};
   // Read every argument before opening the ledger, so a usage error touches nothing.
   std::optional<tally::Command> command;
@@ -824,6 +827,7 @@ int Run(const Arguments& arguments) {
     ParseDate("--expiring-before", arguments.Text("--expiring-before", ""));
   }
   if (subcommand == "segment") ReadSegment(arguments);
+  if (subcommand == "backup" && arguments.Text("--to", "").empty()) throw UsageError{"backup needs --to DIR"};
   if (subcommand == "expire") {
     arguments.Number<std::uint32_t>("--chain");
     arguments.Number<std::uint32_t>("--limit", 8192);
@@ -855,6 +859,8 @@ int Run(const Arguments& arguments) {
     options.host = where.substr(0, colon);
     options.port = static_cast<std::uint16_t>(port);
     options.client_name = "tally-cli";
+    // A backup flushes and links the whole database; give it time.
+    if (subcommand == "backup") options.call_timeout = std::chrono::minutes(10);
     auto client = tally::Client::Connect(options);
     if (!client.ok()) return ReportError(client.status(), json);
     backend = std::make_unique<tally::cli::ClientBackend>(std::move(client.value()));
@@ -865,6 +871,14 @@ int Run(const Arguments& arguments) {
   if (subcommand == "member") return RunMember(ledger, arguments, json);
   if (subcommand == "expire") return RunExpire(ledger, arguments, json);
   if (subcommand == "segment") return RunSegment(ledger, arguments, json);
+  if (subcommand == "backup") {
+    const std::string to = arguments.Text("--to", "");
+    auto head = ledger.Backup(to);
+    if (!head.ok()) return ReportError(head.status(), json);
+    if (json) std::printf("{\"backup\":\"%s\",\"chain_head\":\"%" PRIu64 ":%s\"}\n", JsonEscape(to).c_str(), head->first, head->second.c_str());
+    else std::printf("backup in %s ends at chain head %" PRIu64 ":%s\n", to.c_str(), head->first, head->second.c_str());
+    return kExitOk;
+  }
   if (subcommand == "history") return RunHistory(ledger, arguments, json);
   if (subcommand == "find") return RunFind(ledger, arguments, json);
   return RunStatus(ledger, where, json);

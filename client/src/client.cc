@@ -569,6 +569,22 @@ Result<SegmentPage> Client::FindMembers(const SegmentQuery& query, std::string_v
   return FindMembersAsync(query, cursor, limit).get();
 }
 
+Result<std::pair<std::uint64_t, std::string>> Client::Backup(std::string_view directory) {
+  if (directory.empty() || directory.size() > wire::kPathBytesMax) {
+    return Status::InvalidArgument("a backup directory is 1 to " + std::to_string(wire::kPathBytesMax) + " bytes");
+  }
+  return core_
+      ->Call<std::pair<std::uint64_t, std::string>>(
+          QueryCall(Operation::kBackup, wire::EncodeBackupRequest(directory)),
+          [](const CallReply& reply) -> Result<std::pair<std::uint64_t, std::string>> {
+            std::pair<std::uint64_t, std::string> head;
+            Status status = wire::DecodeBackupResponse(reply.body, &head.first, &head.second);
+            if (!status.ok()) return status;
+            return head;
+          })
+      .get();
+}
+
 std::future<Result<ServerStatus>> Client::GetStatusAsync() {
   return core_->Call<ServerStatus>(QueryCall(Operation::kStatus, ""), [](const CallReply& reply) -> Result<ServerStatus> {
     ServerStatus response;

@@ -256,6 +256,16 @@ Result<std::optional<CommandResult>> Ledger::Find(std::uint32_t chain, CommandId
   return std::optional<CommandResult>((*event)->ToResult());
 }
 
+Result<ChainHead> Ledger::Backup(const std::string& directory) const {
+  if (directory.empty()) return Status::InvalidArgument("a backup needs a directory");
+  // Shared: group commits (exclusive) wait, so the copy ends at the head.
+  std::shared_lock lock(impl_->state_mutex);
+  if (!impl_->failure.ok()) return impl_->failure;
+  Status status = impl_->store->Checkpoint(directory);
+  if (!status.ok()) return status;
+  return ChainHead{impl_->last_sequence, internal::ToHex(impl_->head)};
+}
+
 LedgerStats Ledger::Stats() const {
   std::shared_lock lock(impl_->state_mutex);
   LedgerStats stats;

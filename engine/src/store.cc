@@ -1,13 +1,14 @@
 #include "store.h"
 
-#include <filesystem>
-
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <xxhash.h>
+
+#include <filesystem>
 
 #include "block.h"
 #include "tally/internal/encoding.h"
@@ -129,6 +130,16 @@ Result<Event> Store::ReadEvent(std::uint64_t sequence) const {
   }
   return FindEventInBlock(DecodeBigEndianKey(iterator->key().ToStringView()), iterator->value().ToStringView(),
                           sequence);
+}
+
+Status Store::Checkpoint(const std::string& directory) const {
+  if (std::filesystem::exists(directory)) return Status::InvalidArgument(directory + " exists already");
+  rocksdb::Checkpoint* raw = nullptr;
+  rocksdb::Status status = rocksdb::Checkpoint::Create(db_.get(), &raw);
+  if (!status.ok()) return FromRocks(status, "starting a checkpoint");
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // Flushes the memtables first (log_size_for_flush 0), so the copy needs no WAL replay.
+  return FromRocks(checkpoint->CreateCheckpoint(directory, 0), "writing a checkpoint to " + directory);
 }
 
 Status Store::ForEachBlock(const std::function<Status(std::uint64_t, std::string_view)>& visit) const {

@@ -47,6 +47,10 @@ class Store {
   // NotFound if no block holds it.
   Result<Event> ReadEvent(std::uint64_t sequence) const;
 
+  // A consistent copy of the database in `directory`, which must not exist
+  // (a RocksDB checkpoint: hard links where it can, copies elsewhere).
+  Status Checkpoint(const std::string& directory) const;
+
   // Visits every block in sequence order, passing its key's sequence and bytes.
   // Stops at the first non-ok Status from `visit` and returns it.
   Status ForEachBlock(const std::function<Status(std::uint64_t, std::string_view)>& visit) const;

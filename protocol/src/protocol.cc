@@ -621,6 +621,35 @@ Status DecodeSegmentResponse(std::string_view body, SegmentPage* page) {
   return reader.Finish() ? Status::Ok() : Malformed("segment response");
 }
 
+std::string EncodeBackupRequest(std::string_view directory) {
+  TALLY_ASSERT(directory.size() <= kPathBytesMax);
+  std::string body;
+  PutString(&body, directory);
+  return body;
+}
+
+Status DecodeBackupRequest(std::string_view body, std::string* directory) {
+  BodyReader reader(body);
+  *directory = reader.String(kPathBytesMax);
+  if (!reader.Finish() || directory->empty()) return Malformed("backup request");
+  return Status::Ok();
+}
+
+std::string EncodeBackupResponse(std::uint64_t sequence, std::string_view chain_head) {
+  TALLY_ASSERT(chain_head.size() == 64);
+  std::string body;
+  PutFixed64(&body, sequence);
+  body.append(chain_head);
+  return body;
+}
+
+Status DecodeBackupResponse(std::string_view body, std::uint64_t* sequence, std::string* chain_head) {
+  BodyReader reader(body);
+  *sequence = reader.U64();
+  *chain_head = reader.Bytes(64);
+  return reader.Finish() ? Status::Ok() : Malformed("backup response");
+}
+
 std::string EncodeFindRequest(const FindRequest& request) {
   std::string body;
   PutFixed32(&body, request.chain);

@@ -128,6 +128,11 @@ Reply EngineWorker::Query(const Request& request) {
     if (!page.ok()) return StatusError(page.status());
     return Reply{wire::Operation::kSegment, wire::EncodeSegmentResponse(*page)};
   }
+  if (const auto* backup = std::get_if<BackupRequest>(&request)) {
+    auto head = ledger_.Backup(backup->directory);
+    if (!head.ok()) return StatusError(head.status());
+    return Reply{wire::Operation::kBackup, wire::EncodeBackupResponse(head->sequence, head->hash)};
+  }
   const LedgerStats stats = ledger_.Stats();
   wire::StatusResponse status;
   status.last_sequence = stats.last_sequence;

@@ -27,8 +27,11 @@
 namespace tally::server {
 
 struct StatusRequest {};
+struct BackupRequest {
+  std::string directory;
+};
 using Request = std::variant<std::vector<Command>, std::vector<MemberKey>, wire::HistoryRequest, wire::FindRequest,
-                             StatusRequest, wire::MemberStatusRequest, wire::SegmentRequest>;
+                             StatusRequest, wire::MemberStatusRequest, wire::SegmentRequest, BackupRequest>;
 
 struct Reply {
   wire::Operation operation = wire::Operation::kError;  // the response's operation, or kError

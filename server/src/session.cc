@@ -20,6 +20,7 @@ bool IsRequestOperation(Operation operation) {
     case Operation::kStatus:
     case Operation::kMemberStatus:
     case Operation::kSegment:
+    case Operation::kBackup:
       return true;
     default:
       return false;
@@ -64,6 +65,12 @@ Status DecodeRequest(Operation operation, std::string_view body, Request* reques
       wire::SegmentRequest segment;
       decoded = wire::DecodeSegmentRequest(body, &segment);
       *request = std::move(segment);
+      break;
+    }
+    case Operation::kBackup: {
+      BackupRequest backup;
+      decoded = wire::DecodeBackupRequest(body, &backup.directory);
+      *request = std::move(backup);
       break;
     }
     default:

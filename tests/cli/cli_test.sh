@@ -99,6 +99,12 @@ expect 0 '"kind":"transfer","result":"ok","points":20,"moved":20,"balance_after"
 lines="$("$tally" --data "$data" export --chain 9 2>/dev/null | wc -l)"
 [ "$lines" -eq 9 ] || { echo "FAIL: export of chain 9 has $lines lines, wanted a header and 8 events"; failures=$((failures + 1)); }
 expect 2 "--format is csv or jsonl" -- export --format xml
+expect 0 "backup in $scratch/copy ends at chain head 11:" -- backup --to "$scratch/copy"
+expect 2 "exists already" -- backup --to "$scratch/copy"
+expect 2 "backup needs --to DIR" -- backup
+target=(--data "$scratch/copy")
+expect 0 "audit ok: 11 events" -- audit --head "$kept"
+target=(--data "$data")
 
 # The same through tallyd. It prints "tallyd listening on HOST:PORT, ..." first.
 served="$scratch/served"
@@ -120,6 +126,7 @@ expect 2 "history cursor is damaged" -- history --chain 1 --member 42 --cursor 0
 expect 0 '"found":true,"result":"ok","sequence":1' -- --json find --chain 1 --id "$id"
 expect 0 "connections" -- status
 loyalty_checks
+expect 0 "backup in $scratch/served-copy ends at chain head 11:" -- backup --to "$scratch/served-copy"
 target=()
 expect 2 "--server wants HOST:PORT" -- --server nowhere status
 expect 2 "--server is given twice" -- --server 127.0.0.1:1 --server 127.0.0.1:2 status
@@ -137,6 +144,9 @@ fi
 target=(--data "$served")
 expect 0 "replay ok: 11 events" -- replay
 expect 0 "audit ok: 11 events" -- audit
+target=(--data "$scratch/served-copy")
+expect 0 "audit ok: 11 events" -- audit
+expect 0 "chain 9 member 7: 216 points" -- balance --chain 9 --member 7
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)"

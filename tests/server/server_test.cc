@@ -4,6 +4,7 @@
 
 #include <xxhash.h>
 
+#include <atomic>
 #include <thread>
 
 #include "server.h"
@@ -12,6 +13,7 @@
 #include "tally/internal/asio.h"
 #include "tally/internal/encoding.h"
 #include "tally/protocol.h"
+#include "tally/replay.h"
 #include "../engine/test_util.h"
 
 namespace tally {
@@ -263,6 +265,46 @@ TEST_F(ServerTest, LoyaltyCommandsAndMemberStatusEndToEnd) {
   std::vector<Command> too_big(kBatchCommandsMax / 8, set_program);  // about 2.5 MB
   EXPECT_EQ(client->Apply(too_big).status().code(), Status::Code::kInvalidArgument)
       << "a batch too large for one request is refused before it is sent";
+}
+
+TEST_F(ServerTest, ABackupTakenUnderLoadIsConsistentAndServes) {
+  auto client = Connect();
+  ASSERT_TRUE(client);
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> writers;
+  for (int thread = 0; thread < 4; ++thread) {
+    writers.emplace_back([&, thread] {
+      auto own = Connect();
+      for (std::uint64_t index = 1; !stop.load(); ++index) {
+        auto result = own->Submit(Earn((std::uint64_t(thread) << 32) | index, 1, index % 100, 1));
+        if (!result.ok() || result->code != ResultCode::kOk) failures.fetch_add(1);
+      }
+    });
+  }
+  // Let the writers get going: wait until the ledger has events.
+  while (client->GetStatus()->last_sequence < 500) std::this_thread::yield();
+  const std::string copy = directory_.Child("backup");
+  auto head = client->Backup(copy);
+  stop = true;
+  for (std::thread& writer : writers) writer.join();
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GE(head->first, 500u);
+  EXPECT_EQ(client->Backup(copy).status().code(), Status::Code::kInvalidArgument) << "it exists already";
+
+  ReplayOptions options;
+  options.head_sequence = head->first;
+  options.head_hash = head->second;
+  auto audited = Replay(copy, options);
+  ASSERT_TRUE(audited.ok()) << audited.status().ToString();
+  EXPECT_EQ(audited->last_sequence, head->first) << "the copy ends exactly at the head returned";
+  EXPECT_EQ(audited->chain_head, head->second);
+  auto restored = Ledger::Open(copy);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  std::int64_t total = 0;
+  for (std::uint64_t member = 0; member < 100; ++member) total += (*restored)->GetBalance({1, member})->points;
+  EXPECT_EQ(total, static_cast<std::int64_t>(head->first)) << "one point per event";
 }
 
 TEST_F(ServerTest, ConcurrentPipelinedClientsGetExactBalances) {

@@ -28,6 +28,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "tally/limits.h"
@@ -81,6 +82,9 @@ class Client {
   Result<SegmentPage> FindMembers(const SegmentQuery& query, std::string_view cursor, std::uint32_t limit);
   std::future<Result<SegmentPage>> FindMembersAsync(const SegmentQuery& query, std::string_view cursor,
                                                     std::uint32_t limit);
+  // Has the server write a consistent copy of its ledger to `directory` on
+  // its own machine (which must not exist); the chain head it ends at.
+  Result<std::pair<std::uint64_t, std::string>> Backup(std::string_view directory);
   Result<ServerStatus> GetStatus();
   std::future<Result<ServerStatus>> GetStatusAsync();
 

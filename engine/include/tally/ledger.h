@@ -26,6 +26,12 @@ struct OpenOptions {
   std::function<std::uint64_t()> clock_us;
 };
 
+// Where the hash chain stands: the last sequence and its chain hash (hex).
+struct ChainHead {
+  std::uint64_t sequence = 0;
+  std::string hash;
+};
+
 struct LedgerStats {
   std::uint64_t last_sequence = 0;
   std::uint64_t last_timestamp_us = 0;
@@ -83,6 +89,13 @@ class Ledger {
   Result<std::optional<CommandResult>> Find(std::uint32_t chain, CommandId id) const;
 
   LedgerStats Stats() const;
+
+  // Writes a consistent copy of the ledger to `directory` (which must not
+  // exist): a RocksDB checkpoint taken between two group commits, so it
+  // holds exactly the events up to the chain head returned. Commands wait
+  // while it is taken (mostly the flush of the memtables). The copy opens
+  // as a ledger, and `tally audit` checks it (docs/audit.md, "Backups").
+  Result<ChainHead> Backup(const std::string& directory) const;
 
   // Calls `visit` for every member with at least one event, in no particular order.
   void ForEachMember(const std::function<void(MemberKey, const Balance&)>& visit) const;

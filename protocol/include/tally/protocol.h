@@ -60,6 +60,7 @@ enum class Operation : std::uint8_t {
   kStatus = 6,
   kMemberStatus = 7,
   kSegment = 8,
+  kBackup = 9,
   kError = 15,  // responses only
 };
 
@@ -165,6 +166,14 @@ std::string EncodeSegmentRequest(const SegmentRequest& request);
 Status DecodeSegmentRequest(std::string_view body, SegmentRequest* request);
 std::string EncodeSegmentResponse(const SegmentPage& page);
 Status DecodeSegmentResponse(std::string_view body, SegmentPage* page);
+
+// backup: the directory on the server's machine; the answer is the chain
+// head the copy ends at.
+inline constexpr std::size_t kPathBytesMax = 4096;
+std::string EncodeBackupRequest(std::string_view directory);
+Status DecodeBackupRequest(std::string_view body, std::string* directory);
+std::string EncodeBackupResponse(std::uint64_t sequence, std::string_view chain_head);
+Status DecodeBackupResponse(std::string_view body, std::uint64_t* sequence, std::string* chain_head);
 
 std::string EncodeFindRequest(const FindRequest& request);
 Status DecodeFindRequest(std::string_view body, FindRequest* request);
