@@ -364,7 +364,7 @@ TEST_F(ServerTest, MalformedFramesGetAnErrorCloseTheConnectionAndChangeNothing) 
        wire::ErrorCode::kBadFrame},
       {"body checksum", [&] { std::string f = frame(wire::Operation::kApply, apply_body); f.back() ^= 1; return f; },
        wire::ErrorCode::kBadFrame},
-      {"unknown operation", [&] { return frame(static_cast<wire::Operation>(9), apply_body); },
+      {"unknown operation", [&] { return frame(static_cast<wire::Operation>(14), apply_body); },
        wire::ErrorCode::kUnknownOperation},
       {"undecodable body", [&] { return frame(wire::Operation::kApply, apply_body.substr(0, 50)); },
        wire::ErrorCode::kBadRequest},
