@@ -73,6 +73,10 @@ subcommands (docs/engine.md and docs/loyalty.md say what each does):
            ./tally-data; a backup or a stopped server's directory); exit 4 on any difference
   audit    [--head SEQUENCE:HASH]   replay plus the hash chain, read-only, with progress;
            with --head, prove that the log up to a chain head kept from `status` is unaltered
+  balances --chain N --as-of YYYY-MM-DD   the trial balance of --data DIR: every member's balance
+           then, CSV (member,balance,last_sequence)
+  liability --chain N --from YYYY-MM-DD --to YYYY-MM-DD   outstanding points at both ends and every
+           flow between, by store and campaign, reconciled (exit 4 if it does not)
   backup   --to DIR   a consistent copy of the ledger in DIR, which must not exist (with --server:
            a directory on the server's machine, written by tallyd while it serves)
   export   [--chain N] [--from-sequence N] [--to-sequence N] [--from YYYY-MM-DD] [--to YYYY-MM-DD]
@@ -789,6 +793,70 @@ int RunExport(const std::string& directory, const Arguments& arguments, bool jso
   return kExitOk;
 }
 
+int RunBalancesAsOf(const std::string& directory, const Arguments& arguments, bool json) {
+  const auto chain = arguments.Number<std::uint32_t>("--chain");
+  const std::uint64_t as_of = ParseDate("--as-of", arguments.Text("--as-of", ""));
+  auto members = tally::BalancesAsOf(directory, chain, as_of);
+  if (!members.ok()) return ReportError(members.status(), json);
+  __int128 total = 0;
+  if (!json) std::printf("member,balance,last_sequence\n");
+  for (const tally::ReplayMember& member : *members) {
+    if (json) {
+      std::printf("{\"member\":%" PRIu64 ",\"balance\":%" PRId64 ",\"last_sequence\":%" PRIu64 "}\n",
+                  member.key.member, member.balance, member.last_sequence);
+    } else {
+      std::printf("%" PRIu64 ",%" PRId64 ",%" PRIu64 "\n", member.key.member, member.balance, member.last_sequence);
+    }
+    total += member.balance;
+  }
+  std::fprintf(stderr, "%zu members, %lld points outstanding as of %s\n", members->size(),
+               static_cast<long long>(total), FormatTime(as_of).c_str());
+  return kExitOk;
+}
+
+int RunLiability(const std::string& directory, const Arguments& arguments, bool json) {
+  const auto chain = arguments.Number<std::uint32_t>("--chain");
+  const std::uint64_t from = ParseDate("--from", arguments.Text("--from", ""));
+  const std::uint64_t to = ParseDate("--to", arguments.Text("--to", ""));
+  auto report = tally::Liability(directory, chain, from, to);
+  if (!report.ok()) return ReportError(report.status(), json);
+  const std::pair<const char*, std::int64_t> figures[] = {
+      {"start", report->start},
+      {"issued", report->issued},
+      {"redeemed", report->redeemed},
+      {"expired", report->expired},
+      {"returned", report->returned},
+      {"redemptions_reversed", report->redemptions_reversed},
+      {"adjusted", report->adjusted},
+      {"end", report->end},
+      {"breakage", report->expired},
+      {"transferred", report->transferred},
+  };
+  auto list = [&](const char* name, const std::vector<std::pair<std::uint64_t, std::int64_t>>& rows) {
+    std::printf(json ? ",\"%s\":{" : "%s:\n", name);
+    for (std::size_t index = 0; index < rows.size(); ++index) {
+      if (json) std::printf("%s\"%" PRIu64 "\":%" PRId64, index == 0 ? "" : ",", rows[index].first, rows[index].second);
+      else std::printf("  %-10" PRIu64 " %14" PRId64 "\n", rows[index].first, rows[index].second);
+    }
+    if (json) std::printf("}");
+  };
+  if (json) {
+    std::printf("{\"chain\":%u,\"from\":\"%s\",\"to\":\"%s\",\"events\":%" PRIu64, chain, FormatTime(from).c_str(),
+                FormatTime(to).c_str(), report->events);
+    for (const auto& [name, value] : figures) std::printf(",\"%s\":%" PRId64, name, value);
+  } else {
+    std::printf("chain %u, %s to %s (%" PRIu64 " events)\n", chain, FormatTime(from).c_str(), FormatTime(to).c_str(),
+                report->events);
+    for (const auto& [name, value] : figures) std::printf("%-22s %14" PRId64 "\n", name, value);
+  }
+  list("issued_by_store", report->issued_by_store);
+  list("redeemed_by_store", report->redeemed_by_store);
+  list("issued_by_campaign", report->issued_by_campaign);
+  if (json) std::printf(",\"reconciled\":true}\n");
+  else std::printf("reconciled: start + issued - redeemed - expired - returned + redemptions reversed + adjusted = end\n");
+  return kExitOk;
+}
+
 int Run(const Arguments& arguments) {
   const bool json = arguments.Has("--json");
   const std::string& subcommand = arguments.subcommand();
@@ -796,6 +864,8 @@ int Run(const Arguments& arguments) {
   if (subcommand == "replay") return RunReplay(directory, json);
   if (subcommand == "audit") return RunAudit(directory, arguments, json);
   if (subcommand == "export") return RunExport(directory, arguments, json);
+  if (subcommand == "balances") return RunBalancesAsOf(directory, arguments, json);
+  if (subcommand == "liability") return RunLiability(directory, arguments, json);
 
   static const std::map<std::string, tally::CommandKind, std::less<>> kCommands = {
       {"earn", tally::CommandKind::kEarn},

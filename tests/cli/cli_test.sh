@@ -99,6 +99,13 @@ expect 0 '"kind":"transfer","result":"ok","points":20,"moved":20,"balance_after"
 lines="$("$tally" --data "$data" export --chain 9 2>/dev/null | wc -l)"
 [ "$lines" -eq 9 ] || { echo "FAIL: export of chain 9 has $lines lines, wanted a header and 8 events"; failures=$((failures + 1)); }
 expect 2 "--format is csv or jsonl" -- export --format xml
+expect 0 "7,216," -- balances --chain 9 --as-of 2100-01-01
+expect 0 '"member":8,"balance":20' -- --json balances --chain 9 --as-of 2100-01-01
+expect 0 "member,balance,last_sequence" -- balances --chain 9 --as-of 2000-01-01
+expect 0 "reconciled" -- liability --chain 9 --from 2000-01-01 --to 2100-01-01
+expect 0 '"issued":296,"redeemed":60,"expired":0,"returned":0,"redemptions_reversed":0,"adjusted":0,"end":236' -- \
+  --json liability --chain 9 --from 2000-01-01 --to 2100-01-01
+expect 2 "a period ends after it starts" -- liability --chain 9 --from 2100-01-01 --to 2000-01-01
 expect 0 "backup in $scratch/copy ends at chain head 11:" -- backup --to "$scratch/copy"
 expect 2 "exists already" -- backup --to "$scratch/copy"
 expect 2 "backup needs --to DIR" -- backup

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <limits>
 #include <map>
+#include <random>
 
 #include "tally/ledger.h"
 #include "tally/program.h"
@@ -622,6 +623,121 @@ TEST_F(LoyaltyTest, SegmentsFindInactiveNearTierAndExpiringMembersPageByPage) {
   for (std::uint64_t member = 0; member < 4000; ++member) many.push_back(Earn(100 + member, kChain + 2, member, 1));
   ASSERT_TRUE(ledger_->Apply(many).ok());  // the member table grows
   EXPECT_EQ(ledger_->FindMembers(inactive, first->next_cursor, 1).status().code(), Status::Code::kInvalidArgument);
+}
+
+// A random month of a program's life: every kind of command, time moving
+// on, sweeps now and then. The liability of any period must reconcile, the
+// periods must chain (one's end is the next one's start), and the trial
+// balance at any moment must equal the balances the ledger had then.
+TEST_F(LoyaltyTest, LiabilityReconcilesAndTrialBalancesMatchOnARandomLedger) {
+  Program program;
+  program.rate_minor = 10;
+  program.pending_days = 2;
+  program.expiry = ExpiryKind::kDays;
+  program.expiry_value = 7;
+  program.return_policy = ReturnPolicy::kAllowNegative;
+  program.referral_points = 25;
+  program.tiers = {Tier{"member", 0, 1000}, Tier{"silver", 500, 1500}};
+  program.campaigns = {Campaign{31, 0, ~std::uint64_t{0}, 0, 5, 0, false}};
+  SetProgram(1, program);
+  std::mt19937_64 random(11);
+  auto pick = [&](std::uint64_t low, std::uint64_t high) {
+    return std::uniform_int_distribution<std::uint64_t>(low, high)(random);
+  };
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> earned, redeemed, holds;  // (command id, member)
+  std::vector<std::pair<std::uint64_t, std::map<std::uint64_t, std::int64_t>>> snapshots;  // time → balances
+  const std::uint64_t start = now_;
+  std::uint64_t id = 100;
+  std::map<std::pair<CommandKind, ResultCode>, int> outcomes;
+  for (int step = 0; step < 3000; ++step) {
+    if (pick(0, 20) == 0) {
+      std::map<std::uint64_t, std::int64_t> balances;
+      ledger_->ForEachMember([&](MemberKey key, const Balance& balance) {
+        if (key.chain == kChain) balances[key.member] = balance.points;
+      });
+      snapshots.emplace_back(now_ + 1, std::move(balances));  // after every event so far
+      now_ += pick(1, 2 * kDay);
+    }
+    const std::uint64_t member = pick(1, 30);
+    Command command;
+    switch (pick(0, 9)) {
+      case 0: command = Earn(++id, kChain, member, static_cast<std::int64_t>(pick(1, 100))); break;
+      case 1: case 2: command = Purchase(++id, member, pick(1, 5000), pick(0, 1) ? std::vector<std::uint64_t>{31} : std::vector<std::uint64_t>{});
+        command.store_reference = pick(0, 3);
+        break;
+      case 3: command = Redeem(++id, kChain, member, static_cast<std::int64_t>(pick(1, 150))); break;
+      case 4: command = Hold(++id, member, static_cast<std::int64_t>(pick(40, 80)), static_cast<std::uint32_t>(pick(86'400, 5 * 86'400))); break;
+      case 5: {
+        if (holds.empty()) continue;
+        const auto [hold, holder] = holds[pick(0, holds.size() - 1)];
+        command = Settle(pick(0, 1) ? CommandKind::kCapture : CommandKind::kRelease, ++id, holder, 0, hold);
+        if (command.kind == CommandKind::kCapture) command.points = static_cast<std::int64_t>(pick(1, 40));
+        break;
+      }
+      case 6: {
+        const auto& pool = pick(0, 2) ? earned : redeemed;
+        if (pool.empty()) continue;
+        const auto [target, owner] = pool[pick(0, pool.size() - 1)];
+        command = Reverse(++id, kChain, owner, static_cast<std::int64_t>(pick(1, 60)), target);
+        break;
+      }
+      case 7: command = Transfer(++id, member, pick(1, 30), static_cast<std::int64_t>(pick(1, 50))); break;
+      case 8: command = Referral(++id, member, pick(31, 60)); break;
+      default: command = Sweep(++id); break;
+    }
+    if (command.kind == CommandKind::kTransfer && command.counterparty == command.member) continue;
+    const ResultCode code = Apply(command).code;
+    ++outcomes[{command.kind, code}];
+    if (code != ResultCode::kOk) continue;
+    if (command.kind == CommandKind::kEarn || command.kind == CommandKind::kEarnPurchase) earned.emplace_back(id, member);
+    if (command.kind == CommandKind::kRedeem) redeemed.emplace_back(id, member);
+    if (command.kind == CommandKind::kHold) holds.emplace_back(id, member);
+  }
+  // The scenario must reach what the reports classify, or they prove less than they claim.
+  for (CommandKind kind : {CommandKind::kEarn, CommandKind::kEarnPurchase, CommandKind::kRedeem, CommandKind::kHold,
+                           CommandKind::kCapture, CommandKind::kRelease, CommandKind::kReverse, CommandKind::kTransfer,
+                           CommandKind::kReferral, CommandKind::kExpire}) {
+    EXPECT_GT((outcomes[{kind, ResultCode::kOk}]), 5) << CommandKindName(kind) << " rarely applied";
+  }
+  const std::uint64_t finish = now_ + 1;
+  ledger_.reset();  // the reports read the directory, as auditors do
+
+  // Periods of 5 days chain into each other and all reconcile.
+  std::int64_t previous_end = 0;
+  std::int64_t expired = 0;
+  for (std::uint64_t from = start; from < finish; from += 5 * kDay) {
+    auto report = Liability(directory_.path(), kChain, from, std::min(finish, from + 5 * kDay));
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_TRUE(report->reconciled);
+    EXPECT_EQ(report->start, previous_end) << "each period starts where the last ended";
+    previous_end = report->end;
+    expired += report->expired;
+  }
+  auto whole = Liability(directory_.path(), kChain, start, finish);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_EQ(whole->end, previous_end);
+  EXPECT_EQ(whole->expired, expired);
+  EXPECT_GT(whole->issued, 0);
+  EXPECT_GT(whole->redeemed, 0);
+  EXPECT_GT(whole->expired, 0) << "the scenario must reach expiry";
+  EXPECT_GT(whole->returned, 0);
+  EXPECT_GT(whole->transferred, 0);
+  std::int64_t by_store = 0;
+  for (const auto& [store, points] : whole->issued_by_store) by_store += points;
+  EXPECT_EQ(by_store, whole->issued);
+  ASSERT_FALSE(whole->issued_by_campaign.empty());
+
+  // Trial balances at every snapshot equal what the ledger held then.
+  ASSERT_GE(snapshots.size(), 10u);
+  for (const auto& [at, balances] : snapshots) {
+    auto trial = BalancesAsOf(directory_.path(), kChain, at);
+    ASSERT_TRUE(trial.ok());
+    std::map<std::uint64_t, std::int64_t> got;
+    for (const ReplayMember& member : *trial) got[member.key.member] = member.balance;
+    EXPECT_EQ(got, balances) << "as of " << at;
+  }
+  EXPECT_EQ(Liability(directory_.path(), kChain, finish, start).status().code(), Status::Code::kInvalidArgument);
+  Reopen();  // for the scenario's closing checks
 }
 
 }  // namespace

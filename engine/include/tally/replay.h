@@ -78,3 +78,37 @@ Status ReadLog(const std::string& directory, const LogRange& range,
                const std::function<Status(const LoggedEvent&)>& visit);
 
 }  // namespace tally
+
+namespace tally {
+
+// Every member's balance of `chain` as of ledger time `as_of_us` (events
+// before it), from the balances the log records — the trial balance. Run
+// `tally audit` to prove those records first. Sorted by member.
+Result<std::vector<ReplayMember>> BalancesAsOf(const std::string& directory, std::uint32_t chain,
+                                               std::uint64_t as_of_us);
+
+// A chain's points liability over [from_us, to_us) (docs/audit.md): what was
+// outstanding at both ends and every flow between, by kind, store and
+// campaign. `reconciled` says that start + issued − redeemed − expired −
+// returned + redemptions_reversed + adjusted = end, each side computed on
+// its own (the ends from members' balances, the flows from the events).
+struct LiabilityReport {
+  std::int64_t start = 0;  // outstanding points at from_us
+  std::int64_t end = 0;    // outstanding points at to_us
+  std::int64_t issued = 0;                // earn, earn_purchase, referral
+  std::int64_t redeemed = 0;              // redeem, capture
+  std::int64_t expired = 0;               // expiry events: the breakage
+  std::int64_t returned = 0;              // reverses of earns and purchases
+  std::int64_t redemptions_reversed = 0;  // reverses of redeems
+  std::int64_t adjusted = 0;              // adjust, signed
+  std::int64_t transferred = 0;           // between members; no effect on the total
+  std::uint64_t events = 0;               // in the period
+  std::vector<std::pair<std::uint64_t, std::int64_t>> issued_by_store;    // store 0: none
+  std::vector<std::pair<std::uint64_t, std::int64_t>> redeemed_by_store;
+  std::vector<std::pair<std::uint64_t, std::int64_t>> issued_by_campaign;  // campaign 0: tier shares
+  bool reconciled = false;
+};
+Result<LiabilityReport> Liability(const std::string& directory, std::uint32_t chain, std::uint64_t from_us,
+                                  std::uint64_t to_us);
+
+}  // namespace tally
