@@ -6,6 +6,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
 
 #include "block.h"
 #include "tally/internal/encoding.h"
@@ -168,6 +172,25 @@ TEST_F(TamperTest, ARewrittenChainIsCaughtByAHeadKeptOutside) {
             std::string::npos);
   options.head_hash = "xyz";
   EXPECT_EQ(Replay(directory_.path(), options).status().code(), Status::Code::kInvalidArgument);
+}
+
+// Every file of the directory, by name, with a checksum of its bytes.
+std::map<std::string, std::uint64_t> Snapshot(const std::string& directory) {
+  std::map<std::string, std::uint64_t> files;
+  for (const auto& entry : std::filesystem::directory_iterator(directory)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    files[entry.path().filename().string()] = XXH3_64bits(bytes.data(), bytes.size());
+  }
+  return files;
+}
+
+TEST_F(TamperTest, AnAuditChangesNotAByteOfTheDirectory) {
+  const auto before = Snapshot(directory_.path());
+  ASSERT_GT(before.size(), 3u);
+  ASSERT_TRUE(Replay(directory_.path()).ok());
+  ASSERT_TRUE(ReadLog(directory_.path(), LogRange{}, [](const LoggedEvent&) { return Status::Ok(); }).ok());
+  EXPECT_EQ(Snapshot(directory_.path()), before);
 }
 
 TEST_F(TamperTest, AnUntouchedLogPassesItsKeptHead) {
