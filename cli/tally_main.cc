@@ -852,6 +852,7 @@ int RunLiability(const std::string& directory, const Arguments& arguments, bool 
   list("issued_by_store", report->issued_by_store);
   list("redeemed_by_store", report->redeemed_by_store);
   list("issued_by_campaign", report->issued_by_campaign);
+  list("redeemed_by_campaign", report->redeemed_by_campaign);
   if (json) std::printf(",\"reconciled\":true}\n");
   else std::printf("reconciled: start + issued - redeemed - expired - returned + redemptions reversed + adjusted = end\n");
   return kExitOk;

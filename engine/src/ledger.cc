@@ -130,6 +130,7 @@ Status Ledger::Impl::RecoverEvent(const internal::Event& logged) {
     }
     ExpireMember(member, &derived);
     if (!(derived == logged)) return Status::Corruption(DescribeEvent(logged) + ": " + Difference(logged, derived));
+    if (event_observer) event_observer(logged);
     return Status::Ok();
   }
   if (logged.derived || command.kind == CommandKind::kExpiry) {
@@ -151,6 +152,7 @@ Status Ledger::Impl::RecoverEvent(const internal::Event& logged) {
     }
     sweep = {command.chain, command.id, static_cast<std::uint64_t>(logged.moved)};
     ids.Insert(fingerprint, logged.sequence);
+    if (event_observer) event_observer(logged);
     return Status::Ok();
   }
   internal::Event derived;
@@ -161,6 +163,7 @@ Status Ledger::Impl::RecoverEvent(const internal::Event& logged) {
   if (!decided.ok()) return decided;
   if (!(derived == logged)) return Status::Corruption(DescribeEvent(logged) + ": " + Difference(logged, derived));
   ids.Insert(fingerprint, logged.sequence);  // after the rules, as when it was applied
+  if (event_observer) event_observer(logged);
   return Status::Ok();
 }
 

@@ -304,7 +304,13 @@ Status Ledger::Impl::Decide(internal::Event* event, std::vector<internal::Event>
       }
       event->moved = command.points;
       if (command.kind == CommandKind::kRedeem) {
-        account.Take(command.points, now, nullptr);
+        if (spend_observer) {
+          std::vector<internal::Lot> taken;
+          account.Take(command.points, now, &taken);
+          for (const internal::Lot& slice : taken) spend_observer(*event, slice.sequence, slice.points);
+        } else {
+          account.Take(command.points, now, nullptr);
+        }
         balance -= command.points;
         break;
       }
@@ -373,6 +379,7 @@ Status Ledger::Impl::Decide(internal::Event* event, std::vector<internal::Event>
           const std::int64_t part = std::min(capture, slice.points);
           slice.points -= part;
           capture -= part;
+          if (part > 0 && spend_observer) spend_observer(*event, slice.sequence, part);
         }
         account.Return(closed.slices);
         if (command.kind == CommandKind::kCapture) balance -= command.points;

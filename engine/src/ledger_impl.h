@@ -78,6 +78,11 @@ struct Ledger::Impl {
   // Recovery calls it after each block's checks, with the block's last
   // sequence and chain hash (replay and audit use it).
   std::function<void(std::uint64_t, const internal::ChainHash&)> block_observer;
+  // Reports: recovery calls it for every event it re-derived.
+  std::function<void(const internal::Event&)> event_observer;
+  // Reports: a redeem or capture took `points` from the lot created by event
+  // `lot_sequence` (docs/audit.md, campaign redemptions). Null in service.
+  std::function<void(const internal::Event& spender, std::uint64_t lot_sequence, std::int64_t points)> spend_observer;
   std::uint64_t last_timestamp_us = 0;
   Status failure;                    // set for good by a failed write
   double recovery_seconds = 0;

@@ -243,6 +243,47 @@ Result<LiabilityReport> Liability(const std::string& directory, std::uint32_t ch
   }
   if (!problem.empty()) return Status::Corruption("liability does not reconcile: " + problem);
   report.reconciled = true;
+
+  // Campaign redemptions: the rules again, watching which lots redemptions
+  // take from. A purchase's lot holds its base and its campaign shares; what
+  // leaves it by redemption is attributed to the shares in proportion:
+  // after T points taken, share s of an award A has had floor(T * s / A).
+  struct PurchaseLot {
+    std::int64_t awarded = 0;
+    std::vector<CampaignShare> shares;
+    std::int64_t taken = 0;
+  };
+  std::unordered_map<std::uint64_t, PurchaseLot> lots;  // by the purchase's sequence
+  std::map<std::uint64_t, std::int64_t> redeemed_by_campaign;
+  {
+    auto store = internal::Store::Open(directory, internal::Store::Mode::kReadOnly, false);
+    if (!store.ok()) return store.status();
+    Ledger::Impl impl;
+    impl.store = std::move(store.value());
+    impl.event_observer = [&](const internal::Event& event) {
+      if (event.command.chain != chain || event.command.kind != CommandKind::kEarnPurchase) return;
+      if (event.code != ResultCode::kOk || event.shares.empty() || event.moved <= 0) return;
+      if (event.timestamp_us < from_us || event.timestamp_us >= to_us) return;
+      lots[event.sequence] = PurchaseLot{event.moved, event.shares, 0};
+    };
+    impl.spend_observer = [&](const internal::Event& spender, std::uint64_t lot_sequence, std::int64_t points) {
+      if (spender.timestamp_us >= to_us) return;
+      const auto found = lots.find(lot_sequence);
+      if (found == lots.end()) return;
+      PurchaseLot& lot = found->second;
+      const std::int64_t before = lot.taken;
+      lot.taken += points;
+      for (const CampaignShare& share : lot.shares) {
+        const auto attributed = [&](std::int64_t taken) {
+          return static_cast<std::int64_t>(static_cast<__int128>(taken) * share.points / lot.awarded);
+        };
+        redeemed_by_campaign[share.campaign] += attributed(lot.taken) - attributed(before);
+      }
+    };
+    Status recovered = impl.Recover();
+    if (!recovered.ok()) return recovered;
+  }
+  report.redeemed_by_campaign.assign(redeemed_by_campaign.begin(), redeemed_by_campaign.end());
   report.issued_by_store.assign(issued_by_store.begin(), issued_by_store.end());
   report.redeemed_by_store.assign(redeemed_by_store.begin(), redeemed_by_store.end());
   report.issued_by_campaign.assign(issued_by_campaign.begin(), issued_by_campaign.end());

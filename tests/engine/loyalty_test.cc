@@ -625,6 +625,32 @@ TEST_F(LoyaltyTest, SegmentsFindInactiveNearTierAndExpiringMembersPageByPage) {
   EXPECT_EQ(ledger_->FindMembers(inactive, first->next_cursor, 1).status().code(), Status::Code::kInvalidArgument);
 }
 
+TEST_F(LoyaltyTest, CampaignPointsLaterRedeemedAreAttributedInProportion) {
+  Program program;
+  program.rate_minor = 100;
+  program.campaigns = {Campaign{41, 0, ~std::uint64_t{0}, 0, 50, 0, true},
+                       Campaign{42, 0, ~std::uint64_t{0}, 1500, 0, 0, true}};
+  SetProgram(1, program);
+  const std::uint64_t start = now_;
+  // Base 100, campaign 41 adds 50, campaign 42 (×1.5) adds 50: a lot of 200.
+  ASSERT_EQ(Apply(Purchase(2, 42, 10'000)).points, 200);
+  Apply(Earn(3, kChain, 42, 1000));  // a later lot, spent after the purchase's (same expiry: older first)
+  now_ += kDay;
+  Apply(Redeem(4, kChain, 42, 60));  // 60 of the purchase's 200: 15 of each campaign's 50
+  Apply(Hold(5, 42, 90, 3600));      // the next 90 held …
+  Apply(Settle(CommandKind::kCapture, 6, 42, 70, 5));  // … 70 captured: taken 130 → 32 (floor 130 × 50 / 200)
+  const std::uint64_t end = now_ + kDay;
+  now_ += 2 * kDay;
+  Apply(Redeem(7, kChain, 42, 70));  // after the period: not counted
+  ledger_.reset();
+  auto report = Liability(directory_.path(), kChain, start, end);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->issued_by_campaign, (std::vector<std::pair<std::uint64_t, std::int64_t>>{{41, 50}, {42, 50}}));
+  EXPECT_EQ(report->redeemed_by_campaign, (std::vector<std::pair<std::uint64_t, std::int64_t>>{{41, 32}, {42, 32}}));
+  EXPECT_EQ(report->redeemed, 130);
+  Reopen();
+}
+
 // A random month of a program's life: every kind of command, time moving
 // on, sweeps now and then. The liability of any period must reconcile, the
 // periods must chain (one's end is the next one's start), and the trial
@@ -726,6 +752,14 @@ TEST_F(LoyaltyTest, LiabilityReconcilesAndTrialBalancesMatchOnARandomLedger) {
   for (const auto& [store, points] : whole->issued_by_store) by_store += points;
   EXPECT_EQ(by_store, whole->issued);
   ASSERT_FALSE(whole->issued_by_campaign.empty());
+  ASSERT_FALSE(whole->redeemed_by_campaign.empty());
+  for (const auto& [campaign, points] : whole->redeemed_by_campaign) {
+    const auto issued = std::find_if(whole->issued_by_campaign.begin(), whole->issued_by_campaign.end(),
+                                     [&](const auto& entry) { return entry.first == campaign; });
+    ASSERT_NE(issued, whole->issued_by_campaign.end());
+    EXPECT_LE(points, issued->second) << "campaign " << campaign << ": more redeemed than issued";
+    EXPECT_GE(points, 0);
+  }
 
   // Trial balances at every snapshot equal what the ledger held then.
   ASSERT_GE(snapshots.size(), 10u);

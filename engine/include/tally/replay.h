@@ -106,6 +106,10 @@ struct LiabilityReport {
   std::vector<std::pair<std::uint64_t, std::int64_t>> issued_by_store;    // store 0: none
   std::vector<std::pair<std::uint64_t, std::int64_t>> redeemed_by_store;
   std::vector<std::pair<std::uint64_t, std::int64_t>> issued_by_campaign;  // campaign 0: tier shares
+  // Of the campaign points issued in the period, those redeemed (or
+  // captured) before its end, attributed in proportion within each
+  // purchase's lot (docs/audit.md).
+  std::vector<std::pair<std::uint64_t, std::int64_t>> redeemed_by_campaign;
   bool reconciled = false;
 };
 Result<LiabilityReport> Liability(const std::string& directory, std::uint32_t chain, std::uint64_t from_us,
