@@ -98,6 +98,19 @@ TEST_F(TamperTest, DeletedBlockIsAGap) {
   ExpectBothRefuse("expected a block at sequence 3");
 }
 
+TEST_F(TamperTest, AnEventCutOutOfItsBlockIsAGap) {
+  Edit([&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log) {
+    std::string block = ReadBlock(db, log, 3);
+    // Block 3 holds events 3 and 4 (56 bytes each): keep only event 3,
+    // fix the count and reseal, as a careful forger would.
+    block.erase(internal::kBlockHeaderBytes + internal::kEventCoreBytes, internal::kEventCoreBytes);
+    internal::StoreFixed32(block.data() + 4, 1);
+    Reseal(&block);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), log, internal::BigEndianKey(3), block).ok());
+  });
+  ExpectBothRefuse("expected a block at sequence 4");
+}
+
 TEST_F(TamperTest, ResealedBalanceEditIsCaughtByTheArithmetic) {
   Edit([&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log) {
     std::string block = ReadBlock(db, log, 3);
