@@ -77,14 +77,20 @@ subcommands (docs/engine.md and docs/loyalty.md say what each does):
            then, CSV (member,balance,last_sequence)
   liability --chain N --from YYYY-MM-DD --to YYYY-MM-DD   outstanding points at both ends and every
            flow between, by store and campaign, reconciled (exit 4 if it does not)
+  token create --name NAME --role reader|writer|auditor|admin [--chain N]   (on --data DIR; prints
+           the secret once; no --chain: every chain)
+  token list | token revoke --name NAME
   backup   --to DIR   a consistent copy of the ledger in DIR, which must not exist (with --server:
            a directory on the server's machine, written by tallyd while it serves)
   export   [--chain N] [--from-sequence N] [--to-sequence N] [--from YYYY-MM-DD] [--to YYYY-MM-DD]
            [--format csv|jsonl]   the events of --data DIR in sequence order (docs/audit.md)
 
+With --server, --token SECRET (or TALLY_TOKEN in the environment) is the token
+to present when the server has tokens (docs/security.md).
 A command id (--id, 32 hex digits) is generated and printed when not given;
 send the same id again to retry safely.
-exit status: 0 ok, 1 rejected, 2 usage error, 3 server unreachable or no answer in time, 4 data error
+exit status: 0 ok, 1 rejected (or not allowed by the token), 2 usage error, 3 server unreachable or no
+answer in time, 4 data error
 )";
 
 struct UsageError {
@@ -114,6 +120,8 @@ class Arguments {
         arguments.values_.emplace(std::string(word), argv[++index]);
       } else if (arguments.subcommand_.empty()) {
         arguments.subcommand_ = word;
+      } else if (arguments.subcommand_ == "token" && arguments.action_.empty()) {
+        arguments.action_ = word;
       } else {
         throw UsageError{"unexpected argument '" + std::string(word) + "'"};
       }
@@ -122,6 +130,7 @@ class Arguments {
   }
 
   const std::string& subcommand() const { return subcommand_; }
+  const std::string& action() const { return action_; }  // token create|list|revoke
   // Every value of a repeatable flag, in the order given.
   std::vector<std::string> All(const std::string& name) const {
     std::vector<std::string> all;
@@ -169,6 +178,7 @@ class Arguments {
 
  private:
   std::string subcommand_;
+  std::string action_;
   std::multimap<std::string, std::string> values_;
 };
 
@@ -327,6 +337,7 @@ int ReportError(const tally::Status& status, bool json) {
   }
   switch (status.code()) {
     case tally::Status::Code::kInvalidArgument: return kExitUsage;
+    case tally::Status::Code::kPermissionDenied: return kExitRejected;
     case tally::Status::Code::kUnavailable:
     case tally::Status::Code::kDeadlineExceeded: return kExitConnection;
     default: return kExitData;
@@ -858,6 +869,64 @@ int RunLiability(const std::string& directory, const Arguments& arguments, bool 
   return kExitOk;
 }
 
+int RunToken(const std::string& directory, const Arguments& arguments, bool json) {
+  const std::string& action = arguments.action();
+  std::optional<tally::Role> role;
+  if (action == "create") {
+    role = tally::RoleFromName(arguments.Text("--role", ""));
+    if (!role) throw UsageError{"--role is reader, writer, auditor or admin"};
+    if (arguments.Text("--name", "").empty()) throw UsageError{"token create needs --name"};
+    arguments.Number<std::uint32_t>("--chain", 0);
+  } else if (action == "revoke") {
+    if (arguments.Text("--name", "").empty()) throw UsageError{"token revoke needs --name"};
+  } else if (action != "list") {
+    throw UsageError{"token create, token list or token revoke"};
+  }
+  if (arguments.Has("--server")) throw UsageError{"tokens are managed on the data directory: give --data DIR"};
+  tally::OpenOptions options;
+  options.create_if_missing = action == "create";
+  auto ledger = tally::Ledger::Open(directory, options);
+  if (!ledger.ok()) return ReportError(ledger.status(), json);
+  if (action == "create") {
+    const std::string name = arguments.Text("--name", "");
+    const auto chain = arguments.Number<std::uint32_t>("--chain", 0);
+    auto secret = (*ledger)->CreateToken(name, *role, chain);
+    if (!secret.ok()) return ReportError(secret.status(), json);
+    if (json) {
+      std::printf("{\"name\":\"%s\",\"role\":\"%s\",\"chain\":%u,\"secret\":\"%s\"}\n", JsonEscape(name).c_str(),
+                  std::string(tally::RoleName(*role)).c_str(), chain, secret->c_str());
+    } else {
+      std::printf("token %s (%s, %s): %s\nkeep the secret: it is not stored and cannot be shown again\n",
+                  name.c_str(), std::string(tally::RoleName(*role)).c_str(),
+                  chain == 0 ? "every chain" : ("chain " + std::to_string(chain)).c_str(), secret->c_str());
+    }
+    return kExitOk;
+  }
+  if (action == "revoke") {
+    tally::Status status = (*ledger)->RevokeToken(arguments.Text("--name", ""));
+    if (!status.ok()) return ReportError(status, json);
+    if (json) std::printf("{\"revoked\":\"%s\"}\n", JsonEscape(arguments.Text("--name", "")).c_str());
+    else std::printf("revoked %s\n", arguments.Text("--name", "").c_str());
+    return kExitOk;
+  }
+  auto tokens = (*ledger)->ListTokens();
+  if (!tokens.ok()) return ReportError(tokens.status(), json);
+  for (const tally::TokenInfo& token : *tokens) {
+    if (json) {
+      std::printf("{\"name\":\"%s\",\"role\":\"%s\",\"chain\":%u,\"created_us\":%" PRIu64
+                  ",\"revoked_us\":%" PRIu64 "}\n",
+                  JsonEscape(token.name).c_str(), std::string(tally::RoleName(token.role)).c_str(), token.chain,
+                  token.created_us, token.revoked_us);
+    } else {
+      std::printf("%-20s %-8s %-12s created %s%s\n", token.name.c_str(), std::string(tally::RoleName(token.role)).c_str(),
+                  token.chain == 0 ? "every chain" : ("chain " + std::to_string(token.chain)).c_str(),
+                  FormatTime(token.created_us).c_str(),
+                  token.revoked_us == 0 ? "" : (", revoked " + FormatTime(token.revoked_us)).c_str());
+    }
+  }
+  return kExitOk;
+}
+
 int Run(const Arguments& arguments) {
   const bool json = arguments.Has("--json");
   const std::string& subcommand = arguments.subcommand();
@@ -867,6 +936,7 @@ int Run(const Arguments& arguments) {
   if (subcommand == "export") return RunExport(directory, arguments, json);
   if (subcommand == "balances") return RunBalancesAsOf(directory, arguments, json);
   if (subcommand == "liability") return RunLiability(directory, arguments, json);
+  if (subcommand == "token") return RunToken(directory, arguments, json);
 
   static const std::map<std::string, tally::CommandKind, std::less<>> kCommands = {
       {"earn", tally::CommandKind::kEarn},
@@ -930,6 +1000,8 @@ int Run(const Arguments& arguments) {
     options.host = where.substr(0, colon);
     options.port = static_cast<std::uint16_t>(port);
     options.client_name = "tally-cli";
+    const char* environment_token = std::getenv("TALLY_TOKEN");
+    options.credentials = arguments.Text("--token", environment_token != nullptr ? environment_token : "");
     // A backup flushes and links the whole database; give it time.
     if (subcommand == "backup") options.call_timeout = std::chrono::minutes(10);
     auto client = tally::Client::Connect(options);

@@ -57,6 +57,7 @@ struct InFlight {
 Status ErrorStatus(const wire::ErrorResponse& error) {
   const std::string message = "server: " + std::string(wire::ErrorCodeName(error.code)) + ": " + error.message;
   if (error.code == wire::ErrorCode::kUnavailable) return Status::Unavailable(message);
+  if (error.code == wire::ErrorCode::kUnauthorized) return Status::PermissionDenied(message);
   return Status::InvalidArgument(message);
 }
 
@@ -192,13 +193,16 @@ class Client::Core {
     if (header.operation == Operation::kError) {
       wire::ErrorResponse refusal;
       if (!wire::DecodeErrorResponse(body, &refusal).ok()) co_return Status::Unavailable("malformed hello refusal");
-      co_return Status::Unavailable("server refused hello: " + std::string(wire::ErrorCodeName(refusal.code)) +
-                                    ": " + refusal.message);
+      const std::string message =
+          "server refused hello: " + std::string(wire::ErrorCodeName(refusal.code)) + ": " + refusal.message;
+      if (refusal.code == wire::ErrorCode::kUnauthorized) co_return Status::PermissionDenied(message);
+      co_return Status::Unavailable(message);
     }
     wire::HelloResponse hello;
     if (header.operation != Operation::kHello || !wire::DecodeHelloResponse(body, &hello).ok() ||
         hello.version != wire::kProtocolVersion) {
-      co_return Status::Unavailable("the server did not answer hello with protocol version 1");
+      co_return Status::Unavailable("the server did not answer hello with protocol version " +
+                                    std::to_string(wire::kProtocolVersion));
     }
     co_return Status::Ok();
   }
@@ -210,7 +214,8 @@ class Client::Core {
     if (error) co_return Status::Unavailable("connection lost: " + error.message());
     if (Status status = wire::DecodeHeader(header_bytes, header); !status.ok()) co_return status;
     if (header->version != wire::kProtocolVersion || (header->flags & wire::kResponse) == 0) {
-      co_return Status::Unavailable("the server sent a frame that is not a version 1 response");
+      co_return Status::Unavailable("the server sent a frame that is not a version " +
+                                    std::to_string(wire::kProtocolVersion) + " response");
     }
     body->resize(header->body_bytes);
     co_await asio::async_read(socket_, asio::buffer(*body), asio::redirect_error(asio::use_awaitable, error));

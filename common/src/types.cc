@@ -17,6 +17,7 @@ std::string Status::ToString() const {
     case Code::kFailedPrecondition: name = "failed precondition"; break;
     case Code::kUnavailable: name = "unavailable"; break;
     case Code::kDeadlineExceeded: name = "deadline exceeded"; break;
+    case Code::kPermissionDenied: name = "permission denied"; break;
   }
   return std::string(name) + ": " + message_;
 }

@@ -132,6 +132,40 @@ Result<Event> Store::ReadEvent(std::uint64_t sequence) const {
                           sequence);
 }
 
+namespace {
+constexpr std::string_view kTokenPrefix = "token:";
+}  // namespace
+
+Status Store::PutToken(std::string_view hash, std::string_view record) {
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  return FromRocks(db_->Put(sync, handles_[kDefaultFamily], std::string(kTokenPrefix) + std::string(hash),
+                            rocksdb::Slice(record.data(), record.size())),
+                   "writing a token");
+}
+
+Result<std::optional<std::string>> Store::GetToken(std::string_view hash) const {
+  std::string record;
+  rocksdb::Status status =
+      db_->Get(rocksdb::ReadOptions(), handles_[kDefaultFamily], std::string(kTokenPrefix) + std::string(hash), &record);
+  if (status.IsNotFound()) return std::optional<std::string>();
+  if (!status.ok()) return FromRocks(status, "reading a token");
+  return std::optional<std::string>(std::move(record));
+}
+
+Status Store::ForEachToken(const std::function<Status(std::string_view, std::string_view)>& visit) const {
+  std::unique_ptr<rocksdb::Iterator> iterator(db_->NewIterator(rocksdb::ReadOptions(), handles_[kDefaultFamily]));
+  for (iterator->Seek(rocksdb::Slice(kTokenPrefix.data(), kTokenPrefix.size()));
+       iterator->Valid() && iterator->key().starts_with(rocksdb::Slice(kTokenPrefix.data(), kTokenPrefix.size()));
+       iterator->Next()) {
+    std::string_view key = iterator->key().ToStringView();
+    key.remove_prefix(kTokenPrefix.size());
+    Status status = visit(key, iterator->value().ToStringView());
+    if (!status.ok()) return status;
+  }
+  return FromRocks(iterator->status(), "reading tokens");
+}
+
 Status Store::Checkpoint(const std::string& directory) const {
   if (std::filesystem::exists(directory)) return Status::InvalidArgument(directory + " exists already");
   rocksdb::Checkpoint* raw = nullptr;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +47,12 @@ class Store {
   // The event with sequence `sequence`, read from its block (checksum verified).
   // NotFound if no block holds it.
   Result<Event> ReadEvent(std::uint64_t sequence) const;
+
+  // Token records (docs/security.md), in the default column family under
+  // "token:" and the SHA-256 of the secret. Written with a sync.
+  Status PutToken(std::string_view hash, std::string_view record);
+  Result<std::optional<std::string>> GetToken(std::string_view hash) const;
+  Status ForEachToken(const std::function<Status(std::string_view hash, std::string_view record)>& visit) const;
 
   // A consistent copy of the database in `directory`, which must not exist
   // (a RocksDB checkpoint: hard links where it can, copies elsewhere).

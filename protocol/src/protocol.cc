@@ -209,6 +209,7 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kBadRequest: return "bad_request";
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kInvalidArgument: return "invalid_argument";
+    case ErrorCode::kUnauthorized: return "unauthorized";
   }
   return "unknown_error";
 }

@@ -128,6 +128,9 @@ Reply EngineWorker::Query(const Request& request) {
     if (!page.ok()) return StatusError(page.status());
     return Reply{wire::Operation::kSegment, wire::EncodeSegmentResponse(*page)};
   }
+  if (const auto* denied = std::get_if<DeniedRequest>(&request)) {
+    return Reply{wire::Operation::kError, wire::EncodeErrorResponse({wire::ErrorCode::kUnauthorized, denied->reason})};
+  }
   if (const auto* backup = std::get_if<BackupRequest>(&request)) {
     auto head = ledger_.Backup(backup->directory);
     if (!head.ok()) return StatusError(head.status());

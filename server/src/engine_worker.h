@@ -30,8 +30,14 @@ struct StatusRequest {};
 struct BackupRequest {
   std::string directory;
 };
+// A request the connection's token does not allow: answered `unauthorized`
+// in its turn, so that responses keep request order.
+struct DeniedRequest {
+  std::string reason;
+};
 using Request = std::variant<std::vector<Command>, std::vector<MemberKey>, wire::HistoryRequest, wire::FindRequest,
-                             StatusRequest, wire::MemberStatusRequest, wire::SegmentRequest, BackupRequest>;
+                             StatusRequest, wire::MemberStatusRequest, wire::SegmentRequest, BackupRequest,
+                             DeniedRequest>;
 
 struct Reply {
   wire::Operation operation = wire::Operation::kError;  // the response's operation, or kError

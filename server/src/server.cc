@@ -6,7 +6,8 @@
 namespace tally::server {
 
 Server::Server(Ledger& ledger, const ServerOptions& options)
-    : acceptor_(io_),
+    : ledger_(ledger),
+      acceptor_(io_),
       signals_(io_),
       options_(options),
       worker_(ledger, [this] { return connections_.load(); }) {}
@@ -18,6 +19,16 @@ Result<std::unique_ptr<Server>> Server::Bind(Ledger& ledger, const ServerOptions
   error_code error;
   const asio::ip::address address = asio::ip::make_address(options.host, error);
   if (error) return Status::InvalidArgument("'" + options.host + "' is not an IP address");
+  if (!address.is_loopback()) {
+    // Without tokens, anyone who can connect could do anything: loopback only.
+    Result<bool> tokens = ledger.HasTokens();
+    if (!tokens.ok()) return tokens.status();
+    if (!*tokens) {
+      return Status::InvalidArgument("listening on " + options.host +
+                                     " needs tokens (docs/security.md): create one with `tally --data DIR token "
+                                     "create`, or listen on 127.0.0.1");
+    }
+  }
   const asio::ip::tcp::endpoint endpoint(address, options.port);
   server->acceptor_.open(endpoint.protocol(), error);
   if (!error) server->acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), error);
@@ -68,7 +79,7 @@ std::uint64_t Server::OpenConnections() {
 }
 
 asio::awaitable<void> Server::AcceptLoop() {
-  const SessionOptions session_options{options_.idle_timeout_ms, "tallyd"};
+  const SessionOptions session_options{options_.idle_timeout_ms, "tallyd", &ledger_};
   while (!stopping_) {
     error_code error;
     asio::ip::tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, error));

@@ -39,6 +39,7 @@ class Server {
   void BeginShutdown();
   std::uint64_t OpenConnections();
 
+  Ledger& ledger_;
   asio::io_context io_;
   asio::ip::tcp::acceptor acceptor_;
   asio::signal_set signals_;

@@ -200,6 +200,20 @@ bool Session::Handle(const wire::Header& header, std::string_view body) {
                 "this server speaks protocol version " + std::to_string(wire::kProtocolVersion));
       return false;
     }
+    if (options_.ledger != nullptr) {
+      Result<bool> tokens = options_.ledger->HasTokens();
+      if (tokens.ok() && *tokens) {
+        Result<std::optional<TokenInfo>> token = options_.ledger->Authenticate(hello.credentials);
+        if (!token.ok() || !token->has_value()) {
+          SendError(request_id, ErrorCode::kUnauthorized, "hello needs the secret of an active token as credentials");
+          return false;
+        }
+        identity_ = **token;
+      } else if (!tokens.ok()) {
+        SendError(request_id, ErrorCode::kUnavailable, tokens.status().ToString());
+        return false;
+      }
+    }
     hello_done_ = true;
     Send(Operation::kHello, request_id, wire::EncodeHelloResponse({wire::kProtocolVersion, options_.server_name}));
     return true;
@@ -216,6 +230,10 @@ bool Session::Handle(const wire::Header& header, std::string_view body) {
     SendError(request_id, ErrorCode::kBadRequest, decoded.message());
     return false;
   }
+  if (std::string refusal = Refusal(request); !refusal.empty()) {
+    // Answered through the worker, so that responses keep request order.
+    request = DeniedRequest{std::move(refusal)};
+  }
   ++in_flight_;
   auto self = shared_from_this();
   worker_.Submit(std::move(request), [self, request_id](Reply reply) {
@@ -227,6 +245,38 @@ bool Session::Handle(const wire::Header& header, std::string_view body) {
     });
   });
   return true;
+}
+
+std::string Session::Refusal(const Request& request) const {
+  if (!identity_) return {};
+  const TokenInfo& token = *identity_;
+  const std::string who = "token " + token.name + " (" + std::string(RoleName(token.role)) + ")";
+  if (const auto* commands = std::get_if<std::vector<Command>>(&request)) {
+    for (const Command& command : *commands) {
+      if (!MayApply(token, command)) {
+        return who + " may not " + std::string(CommandKindName(command.kind)) + " in chain " +
+               std::to_string(command.chain) + "; nothing of the request was applied";
+      }
+    }
+    return {};
+  }
+  auto chain_refusal = [&](std::uint32_t chain) {
+    return MayQuery(token, chain) ? std::string() : who + " does not reach chain " + std::to_string(chain);
+  };
+  if (const auto* members = std::get_if<std::vector<MemberKey>>(&request)) {
+    for (const MemberKey& member : *members) {
+      if (std::string refusal = chain_refusal(member.chain); !refusal.empty()) return refusal;
+    }
+    return {};
+  }
+  if (const auto* history = std::get_if<wire::HistoryRequest>(&request)) return chain_refusal(history->member.chain);
+  if (const auto* find = std::get_if<wire::FindRequest>(&request)) return chain_refusal(find->chain);
+  if (const auto* member = std::get_if<wire::MemberStatusRequest>(&request)) return chain_refusal(member->member.chain);
+  if (const auto* segment = std::get_if<wire::SegmentRequest>(&request)) return chain_refusal(segment->query.chain);
+  if (std::holds_alternative<BackupRequest>(request) && !MayBackup(token)) {
+    return who + " may not take backups (an admin of every chain may)";
+  }
+  return {};  // status: any token
 }
 
 void Session::Send(Operation operation, std::uint64_t request_id, std::string_view body) {

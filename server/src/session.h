@@ -14,16 +14,19 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "tally/internal/asio.h"
 #include "engine_worker.h"
+#include "tally/auth.h"
 
 namespace tally::server {
 
 struct SessionOptions {
   std::uint32_t idle_timeout_ms = 0;
   std::string server_name;
+  const Ledger* ledger = nullptr;  // for tokens at hello (docs/security.md)
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -56,6 +59,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::deque<std::string> outbox_;   // encoded frames waiting to be written
   std::size_t in_flight_ = 0;
   bool hello_done_ = false;
+  // The token this connection presented; nullopt when the ledger has no
+  // tokens and everything is allowed (on loopback only).
+  std::optional<TokenInfo> identity_;
+  // Why `request` is outside this connection's token; empty when it is not.
+  std::string Refusal(const Request& request) const;
   bool reading_done_ = false;        // no more requests will be read
   bool closed_ = false;
 };

@@ -155,6 +155,34 @@ target=(--data "$scratch/served-copy")
 expect 0 "audit ok: 11 events" -- audit
 expect 0 "chain 9 member 7: 216 points" -- balance --chain 9 --member 7
 
+# Tokens (docs/security.md): managed on the data directory, presented to tallyd.
+secured="$scratch/secured"
+target=(--data "$secured")
+expect 2 "--role is reader, writer, auditor or admin" -- token create --name x --role boss
+writer_secret="$("$tally" --data "$secured" --json token create --name checkout --role writer --chain 1 | sed -n 's/.*"secret":"\(tly_[0-9a-f]*\)".*/\1/p')"
+[ -n "$writer_secret" ] || { echo "FAIL: token create printed no secret"; failures=$((failures + 1)); }
+expect 0 "token reader (reader, chain 1)" -- token create --name reader --role reader --chain 1
+expect 2 "exists already" -- token create --name checkout --role reader
+expect 0 "checkout             writer   chain 1" -- token list
+mkfifo "$scratch/secured-out"
+"$tallyd" --data "$secured" --listen 127.0.0.1:0 > "$scratch/secured-out" &
+server_pid=$!
+exec 4< "$scratch/secured-out"
+read -r first_line <&4
+port="$(echo "$first_line" | sed -E 's/.*127\.0\.0\.1:([0-9]+),.*/\1/')"
+target=(--server "127.0.0.1:$port")
+expect 1 "unauthorized" -- status
+expect 0 "balance 5" -- --token "$writer_secret" earn --chain 1 --member 42 --points 5
+expect 1 "may not earn in chain 2" -- --token "$writer_secret" earn --chain 2 --member 42 --points 5
+output="$(TALLY_TOKEN="$writer_secret" "$tally" --server "127.0.0.1:$port" balance --chain 1 --member 42 2>&1)"
+[[ "$output" == *"5 points"* ]] || { echo "FAIL: TALLY_TOKEN was not used: $output"; failures=$((failures + 1)); }
+kill -TERM "$server_pid"
+wait "$server_pid"
+server_pid=""
+target=(--data "$secured")
+expect 0 "revoked checkout" -- token revoke --name checkout
+expect 0 ", revoked" -- token list
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)"
   exit 1

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <thread>
 
@@ -430,6 +433,54 @@ TEST(LedgerOpen, ASecondOpenOfTheSameDirectoryFails) {
   ASSERT_TRUE(first.ok());
   auto second = Ledger::Open(directory.path());
   EXPECT_FALSE(second.ok()) << "RocksDB's lock keeps a second writer out";
+}
+
+TEST_F(LedgerTest, TokensAreStoredAsHashesAndCanBeRevoked) {
+  EXPECT_FALSE(*ledger_->HasTokens());
+  auto secret = ledger_->CreateToken("checkout", Role::kWriter, 7);
+  ASSERT_TRUE(secret.ok()) << secret.status().ToString();
+  EXPECT_TRUE(secret->starts_with("tly_"));
+  EXPECT_EQ(secret->size(), 4u + 64u);
+  EXPECT_TRUE(*ledger_->HasTokens());
+  EXPECT_EQ(ledger_->CreateToken("checkout", Role::kReader, 7).status().code(), Status::Code::kInvalidArgument)
+      << "names are unique";
+  EXPECT_EQ(ledger_->CreateToken("with space", Role::kReader, 7).status().code(), Status::Code::kInvalidArgument);
+  auto other = ledger_->CreateToken("ops", Role::kAdmin, 0);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(*other, *secret);
+
+  auto found = ledger_->Authenticate(*secret);
+  ASSERT_TRUE(found.ok());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->name, "checkout");
+  EXPECT_EQ((*found)->role, Role::kWriter);
+  EXPECT_EQ((*found)->chain, 7u);
+  EXPECT_FALSE(ledger_->Authenticate("tly_" + std::string(64, '0'))->has_value());
+  std::string near = *secret;
+  near.back() = near.back() == '0' ? '1' : '0';
+  EXPECT_FALSE(ledger_->Authenticate(near)->has_value()) << "one digit off";
+
+  ASSERT_TRUE(ledger_->RevokeToken("checkout").ok());
+  EXPECT_FALSE(ledger_->Authenticate(*secret)->has_value());
+  EXPECT_EQ(ledger_->RevokeToken("nobody").code(), Status::Code::kNotFound);
+  auto tokens = ledger_->ListTokens();
+  ASSERT_TRUE(tokens.ok());
+  ASSERT_EQ(tokens->size(), 2u);
+  EXPECT_EQ((*tokens)[0].name, "checkout");
+  EXPECT_NE((*tokens)[0].revoked_us, 0u);
+  EXPECT_EQ((*tokens)[1].revoked_us, 0u);
+
+  // The secrets are nowhere in the data directory, also after a reopen.
+  Reopen();
+  EXPECT_TRUE((*ledger_->Authenticate(*other)).has_value());
+  ledger_.reset();
+  for (const auto& entry : std::filesystem::directory_iterator(directory_.path())) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(bytes.find(secret->substr(4)), std::string::npos) << entry.path();
+    EXPECT_EQ(bytes.find(other->substr(4)), std::string::npos) << entry.path();
+  }
+  Reopen();
 }
 
 }  // namespace

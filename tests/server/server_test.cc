@@ -307,6 +307,70 @@ TEST_F(ServerTest, ABackupTakenUnderLoadIsConsistentAndServes) {
   EXPECT_EQ(total, static_cast<std::int64_t>(head->first)) << "one point per event";
 }
 
+// docs/security.md: with tokens, every connection presents one, and reaches
+// only its role's requests in its chain; nothing refused changes anything.
+TEST_F(ServerTest, TokensLimitEachConnectionToItsRoleAndChain) {
+  auto open = Connect();  // no tokens yet: everything allowed (on loopback)
+  ASSERT_TRUE(open);
+  ASSERT_EQ(open->Submit(Earn(1, 1, 42, 100))->code, ResultCode::kOk);
+  const std::string reader = *ledger_->CreateToken("reader", Role::kReader, 1);
+  const std::string writer = *ledger_->CreateToken("writer", Role::kWriter, 1);
+  const std::string admin = *ledger_->CreateToken("admin", Role::kAdmin, 0);
+  const std::string gone = *ledger_->CreateToken("gone", Role::kAdmin, 0);
+  ASSERT_TRUE(ledger_->RevokeToken("gone").ok());
+
+  auto with = [&](const std::string& secret) {
+    ClientOptions options;
+    options.port = port_;
+    options.credentials = secret;
+    return Client::Connect(options);
+  };
+  EXPECT_EQ(with("").status().code(), Status::Code::kPermissionDenied) << "no token";
+  EXPECT_EQ(with("tly_0000").status().code(), Status::Code::kPermissionDenied) << "an unknown token";
+  EXPECT_EQ(with(gone).status().code(), Status::Code::kPermissionDenied) << "a revoked token";
+
+  auto as_reader = std::move(with(reader).value());
+  EXPECT_EQ(as_reader->GetBalance({1, 42})->points, 100);
+  EXPECT_EQ(as_reader->Submit(Earn(2, 1, 42, 5)).status().code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(as_reader->GetBalance({2, 42}).status().code(), Status::Code::kPermissionDenied) << "another chain";
+  EXPECT_EQ(as_reader->History({2, 42}, "", 10).status().code(), Status::Code::kPermissionDenied);
+  EXPECT_TRUE(as_reader->GetStatus().ok());
+  EXPECT_EQ(as_reader->GetBalance({1, 42})->points, 100) << "the connection stays open after a refusal";
+
+  auto as_writer = std::move(with(writer).value());
+  EXPECT_EQ(as_writer->Submit(Earn(3, 1, 42, 5))->code, ResultCode::kOk);
+  auto mixed = as_writer->Apply(std::vector<Command>{Earn(4, 1, 42, 5), Earn(5, 2, 42, 5)});
+  EXPECT_EQ(mixed.status().code(), Status::Code::kPermissionDenied) << "one command of another chain";
+  Command program;
+  program.id = Id(6);
+  program.kind = CommandKind::kProgram;
+  program.chain = 1;
+  program.program = Program{}.Encode();
+  EXPECT_EQ(as_writer->Submit(program).status().code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(as_writer->Backup(directory_.Child("copy")).status().code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(as_writer->GetBalance({1, 42})->points, 105) << "nothing of the refused batch was applied";
+  EXPECT_FALSE(as_writer->Find(1, Id(4))->has_value());
+
+  auto as_admin = std::move(with(admin).value());
+  EXPECT_EQ(as_admin->Submit(program)->code, ResultCode::kOk);
+  EXPECT_EQ(as_admin->Submit(Earn(7, 2, 42, 5))->code, ResultCode::kOk) << "every chain";
+  EXPECT_TRUE(as_admin->Backup(directory_.Child("copy")).ok());
+  EXPECT_EQ(open->GetBalance({1, 42})->points, 105) << "a connection opened before the tokens keeps its access";
+}
+
+TEST_F(ServerTest, OnlyLoopbackWithoutTokens) {
+  server::ServerOptions options;
+  options.host = "0.0.0.0";
+  options.port = 0;
+  options.handle_signals = false;
+  auto refused = server::Server::Bind(*ledger_, options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("needs tokens"), std::string::npos) << refused.status().ToString();
+  ASSERT_TRUE(ledger_->CreateToken("ops", Role::kAdmin, 0).ok());
+  auto bound = server::Server::Bind(*ledger_, options);
+  EXPECT_TRUE(bound.ok()) << bound.status().ToString();
+}
+
 TEST_F(ServerTest, ConcurrentPipelinedClientsGetExactBalances) {
   constexpr int kThreads = 16;
   constexpr int kCommandsPerThread = 2000;

@@ -23,6 +23,7 @@ class [[nodiscard]] Status {
     kFailedPrecondition,// the ledger is stopped after an earlier write failure
     kUnavailable,       // the server cannot be reached or cannot serve now
     kDeadlineExceeded,  // no answer in time: the outcome of a command is unknown
+    kPermissionDenied,  // the credentials do not allow it (docs/security.md)
   };
 
   Status() = default;
@@ -35,6 +36,9 @@ class [[nodiscard]] Status {
     return Status(Code::kFailedPrecondition, std::move(message));
   }
   static Status Unavailable(std::string message) { return Status(Code::kUnavailable, std::move(message)); }
+  static Status PermissionDenied(std::string message) {
+    return Status(Code::kPermissionDenied, std::move(message));
+  }
   static Status DeadlineExceeded(std::string message) {
     return Status(Code::kDeadlineExceeded, std::move(message));
   }

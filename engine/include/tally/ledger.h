@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tally/auth.h"
 #include "tally/status.h"
 #include "tally/types.h"
 
@@ -89,6 +90,16 @@ class Ledger {
   Result<std::optional<CommandResult>> Find(std::uint32_t chain, CommandId id) const;
 
   LedgerStats Stats() const;
+
+  // Tokens (docs/security.md). CreateToken returns the secret, once; only
+  // its SHA-256 is stored. Names are unique, 1..64 printable characters.
+  Result<std::string> CreateToken(const std::string& name, Role role, std::uint32_t chain);
+  Status RevokeToken(const std::string& name);
+  Result<std::vector<TokenInfo>> ListTokens() const;
+  // The active token whose secret this is; nullopt for an unknown or revoked one.
+  Result<std::optional<TokenInfo>> Authenticate(std::string_view secret) const;
+  // True when at least one token is active.
+  Result<bool> HasTokens() const;
 
   // Writes a consistent copy of the ledger to `directory` (which must not
   // exist): a RocksDB checkpoint taken between two group commits, so it

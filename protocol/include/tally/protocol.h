@@ -77,6 +77,7 @@ enum class ErrorCode : std::uint16_t {
   kBadRequest = 5,          // the body does not decode or breaks a limit; connection closed
   kUnavailable = 6,         // the ledger cannot serve (stopped after a write failure, shutting down)
   kInvalidArgument = 7,     // a well-formed request the ledger refuses (bad cursor, page size)
+  kUnauthorized = 8,        // the token does not allow it (after hello: connection open; at hello: closed)
 };
 std::string_view ErrorCodeName(ErrorCode code);
 
