@@ -79,7 +79,11 @@ class BodyReader {
   }
   std::int64_t I64() { return static_cast<std::int64_t>(U64()); }
   void Reserved(std::size_t count) {
-    for (std::size_t index = 0; index < count; ++index) ok_ = ok_ && U8() == 0;
+    for (std::size_t index = 0; index < count; ++index) {
+      // Not `ok_ = ok_ && U8() == 0`: U8() clears ok_ when the bytes run out,
+      // and that assignment would set it again (found by scripts/fuzz).
+      if (U8() != 0) ok_ = false;
+    }
   }
   std::string String(std::size_t max_bytes) {
     const std::uint16_t length = U16();
@@ -682,7 +686,9 @@ Status DecodeFindResponse(std::string_view body, std::optional<CommandResult>* r
   const std::uint8_t found = reader.U8();
   reader.Reserved(7);
   const CommandResult decoded = ReadResult(reader);
-  if (!reader.Finish() || found > 1) return Malformed("find response");
+  if (!reader.Finish() || found > 1 || (found == 0 && !(decoded == CommandResult{}))) {
+    return Malformed("find response");  // a result that is not found is all zero
+  }
   *result = found == 1 ? std::optional<CommandResult>(decoded) : std::nullopt;
   return Status::Ok();
 }

@@ -139,6 +139,12 @@ TEST(WireCodec, LoyaltyCommandsCarryEveryFieldAndBoundTheirTails) {
   huge_program[4 + 19] = static_cast<char>((kProgramBytesMax + 1) >> 8);
   huge_program.append(kProgramBytesMax + 1, 'p');
   EXPECT_FALSE(DecodeApplyRequest(huge_program, &decoded).ok());
+  // A body cut short inside the last command's trailing reserved bytes,
+  // with a campaign id earlier making up the size (found by scripts/fuzz).
+  Command with_campaign = FullCommand(6);
+  with_campaign.campaigns = {1};
+  const std::string two = EncodeApplyRequest({with_campaign, FullCommand(7)});
+  EXPECT_FALSE(DecodeApplyRequest(two.substr(0, two.size() - 4), &decoded).ok());
   std::string short_tail = body.substr(0, 4 + kCommandCoreBytes + 8);  // one of three campaign ids
   internal::StoreFixed32(short_tail.data(), 1);
   EXPECT_FALSE(DecodeApplyRequest(short_tail, &decoded).ok());
