@@ -1002,8 +1002,8 @@ int Run(const Arguments& arguments) {
     options.client_name = "tally-cli";
     const char* environment_token = std::getenv("TALLY_TOKEN");
     options.credentials = arguments.Text("--token", environment_token != nullptr ? environment_token : "");
-    // A backup flushes and links the whole database; give it time.
-    if (subcommand == "backup") options.call_timeout = std::chrono::minutes(10);
+    // A backup links the database files and copies the WAL; give it time.
+    if (subcommand == "backup") options.call_timeout = std::chrono::minutes(1);
     auto client = tally::Client::Connect(options);
     if (!client.ok()) return ReportError(client.status(), json);
     backend = std::make_unique<tally::cli::ClientBackend>(std::move(client.value()));

@@ -9,6 +9,7 @@
 #include <xxhash.h>
 
 #include <filesystem>
+#include <limits>
 
 #include "block.h"
 #include "tally/internal/encoding.h"
@@ -172,8 +173,11 @@ Status Store::Checkpoint(const std::string& directory) const {
   rocksdb::Status status = rocksdb::Checkpoint::Create(db_.get(), &raw);
   if (!status.ok()) return FromRocks(status, "starting a checkpoint");
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
-  // Flushes the memtables first (log_size_for_flush 0), so the copy needs no WAL replay.
-  return FromRocks(checkpoint->CreateCheckpoint(directory, 0), "writing a checkpoint to " + directory);
+  // No flush (log_size_for_flush at its maximum): the live WAL files are
+  // copied instead, and the copy replays them when it is opened. The caller
+  // keeps writes out meanwhile, so the WAL ends at a group commit.
+  return FromRocks(checkpoint->CreateCheckpoint(directory, std::numeric_limits<std::uint64_t>::max()),
+                   "writing a checkpoint to " + directory);
 }
 
 Status Store::ForEachBlock(const std::function<Status(std::uint64_t, std::string_view)>& visit) const {
