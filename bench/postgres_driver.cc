@@ -12,20 +12,45 @@ namespace tally::bench {
 namespace {
 
 constexpr char kSchema[] = R"sql(
-DROP TABLE IF EXISTS events, balances;
+DROP TABLE IF EXISTS events, balances, holds;
 CREATE TABLE events (id bytea PRIMARY KEY, member bigint NOT NULL, delta bigint NOT NULL);
-CREATE TABLE balances (member bigint PRIMARY KEY, balance bigint NOT NULL);
+CREATE TABLE balances (member bigint PRIMARY KEY, balance bigint NOT NULL, held bigint NOT NULL DEFAULT 0);
+CREATE TABLE holds (id bytea PRIMARY KEY, member bigint NOT NULL, points bigint NOT NULL);
 CREATE OR REPLACE FUNCTION apply_points(p_id bytea, p_member bigint, p_delta bigint) RETURNS bigint AS $$
 DECLARE
   new_balance bigint;
 BEGIN
   INSERT INTO events VALUES (p_id, p_member, p_delta) ON CONFLICT DO NOTHING;
   IF NOT FOUND THEN RETURN -2; END IF;  -- a retry
-  INSERT INTO balances VALUES (p_member, 0) ON CONFLICT DO NOTHING;
+  INSERT INTO balances (member, balance) VALUES (p_member, 0) ON CONFLICT DO NOTHING;
   UPDATE balances SET balance = balance + p_delta
     WHERE member = p_member AND balance + p_delta >= 0 RETURNING balance INTO new_balance;
   IF new_balance IS NULL THEN RETURN -1; END IF;  -- insufficient points (the event stays, as in tally)
   RETURN new_balance;
+END $$ LANGUAGE plpgsql;
+-- Checkout: a hold moves points from the balance to held; its capture takes them.
+CREATE OR REPLACE FUNCTION hold_points(p_id bytea, p_member bigint, p_points bigint) RETURNS bigint AS $$
+DECLARE
+  new_balance bigint;
+BEGIN
+  INSERT INTO events VALUES (p_id, p_member, 0) ON CONFLICT DO NOTHING;
+  IF NOT FOUND THEN RETURN -2; END IF;
+  UPDATE balances SET balance = balance - p_points, held = held + p_points
+    WHERE member = p_member AND balance >= p_points RETURNING balance INTO new_balance;
+  IF new_balance IS NULL THEN RETURN -1; END IF;
+  INSERT INTO holds VALUES (p_id, p_member, p_points);
+  RETURN new_balance;
+END $$ LANGUAGE plpgsql;
+CREATE OR REPLACE FUNCTION capture_points(p_id bytea, p_hold bytea, p_member bigint) RETURNS bigint AS $$
+DECLARE
+  held_points bigint;
+BEGIN
+  INSERT INTO events VALUES (p_id, p_member, 0) ON CONFLICT DO NOTHING;
+  IF NOT FOUND THEN RETURN -2; END IF;
+  DELETE FROM holds WHERE id = p_hold RETURNING points INTO held_points;
+  IF held_points IS NULL THEN RETURN -1; END IF;  -- the hold was refused
+  UPDATE balances SET held = held - held_points WHERE member = p_member;
+  RETURN held_points;
 END $$ LANGUAGE plpgsql;
 )sql";
 
@@ -48,6 +73,10 @@ class PostgresDriver final : public Driver {
     PQclear(result);
     result = PQprepare(connection_, "balance", "SELECT balance FROM balances WHERE member = $1", 1, nullptr);
     PQclear(result);
+    result = PQprepare(connection_, "hold", "SELECT hold_points($1, $2, $3)", 3, nullptr);
+    PQclear(result);
+    result = PQprepare(connection_, "capture", "SELECT capture_points($1, $2, $3)", 3, nullptr);
+    PQclear(result);
     return ok;
   }
 
@@ -59,6 +88,10 @@ class PostgresDriver final : public Driver {
       if (op.kind == OpKind::kBalance) {
         std::int64_t ignored = 0;
         if (!ReadOne(op.member, &ignored)) outcome.error = PQerrorMessage(connection_);
+        continue;
+      }
+      if (op.kind == OpKind::kHoldCapture) {
+        HoldCapture(op, &outcome);
         continue;
       }
       // A reverse here takes back points like a redeem; PostgreSQL is not
@@ -95,6 +128,37 @@ class PostgresDriver final : public Driver {
   }
 
  private:
+  // Two transactions, as a checkout would run them; the outcome is the capture's.
+  void HoldCapture(const Op& op, Outcome* outcome) {
+    const std::string hold = IdBytes(op.id);
+    const std::string capture = IdBytes(op.capture);
+    const std::string member = std::to_string(op.member);
+    const std::string points = std::to_string(op.points);
+    const char* hold_values[3] = {hold.data(), member.c_str(), points.c_str()};
+    const int hold_lengths[3] = {16, 0, 0};
+    const int formats[3] = {1, 0, 0};
+    long long answer = 0;
+    if (!Call("hold", hold_values, hold_lengths, formats, &answer, outcome)) return;
+    const char* capture_values[3] = {capture.data(), hold.data(), member.c_str()};
+    const int capture_lengths[3] = {16, 16, 0};
+    const int capture_formats[3] = {1, 1, 0};
+    if (!Call("capture", capture_values, capture_lengths, capture_formats, &answer, outcome)) return;
+    outcome->duplicate = answer == -2;
+    outcome->rejected = answer == -1;
+    outcome->applied = answer >= 0;
+    outcome->delta = -op.points;
+  }
+
+  bool Call(const char* statement, const char* const* values, const int* lengths, const int* formats,
+            long long* answer, Outcome* outcome) {
+    PGresult* result = PQexecPrepared(connection_, statement, 3, values, lengths, formats, 0);
+    const bool ok = PQresultStatus(result) == PGRES_TUPLES_OK;
+    if (ok) *answer = std::atoll(PQgetvalue(result, 0, 0));
+    else outcome->error = PQerrorMessage(connection_);
+    PQclear(result);
+    return ok;
+  }
+
   bool ReadOne(std::uint64_t member, std::int64_t* balance) {
     const std::string text = std::to_string(member);
     const char* values[1] = {text.c_str()};

@@ -10,14 +10,31 @@
 namespace tally::bench {
 namespace {
 
+// KEYS: the command id, the balance, the held points, the hold's record.
+// ARGV: points (signed for 'a'), and the mode: 'a' apply, 'h' hold (moves
+// points from the balance to held), 'c' capture (takes what the hold held).
 constexpr char kScript[] = R"lua(
 if not redis.call('SET', KEYS[1], '1', 'NX') then return -2 end
-local delta = tonumber(ARGV[1])
-if delta < 0 then
+local points = tonumber(ARGV[1])
+if ARGV[2] == 'h' then
   local balance = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if balance + delta < 0 then return -1 end
+  if balance < points then return -1 end
+  redis.call('SET', KEYS[4], points)
+  redis.call('INCRBY', KEYS[3], points)
+  return redis.call('DECRBY', KEYS[2], points)
 end
-return redis.call('INCRBY', KEYS[2], delta)
+if ARGV[2] == 'c' then
+  local held = redis.call('GET', KEYS[4])
+  if not held then return -1 end
+  redis.call('DEL', KEYS[4])
+  redis.call('DECRBY', KEYS[3], tonumber(held))
+  return tonumber(held)
+end
+if points < 0 then
+  local balance = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if balance + points < 0 then return -1 end
+end
+return redis.call('INCRBY', KEYS[2], points)
 )lua";
 
 class RedisDriver final : public Driver {
@@ -53,13 +70,31 @@ class RedisDriver final : public Driver {
       redisAppendCommand(context_, "GET b:%llu", member);
       return;
     }
+    const auto high = static_cast<unsigned long long>(op.id.high);
+    const auto low = static_cast<unsigned long long>(op.id.low);
+    if (op.kind == OpKind::kHoldCapture) {  // the hold, then its capture: two commands in the pipeline
+      redisAppendCommand(context_, "EVALSHA %s 4 i:%llx%016llx b:%llu h:%llu s:%llx%016llx %lld h", sha_.c_str(), high,
+                         low, member, member, high, low, static_cast<long long>(op.points));
+      redisAppendCommand(context_, "EVALSHA %s 4 i:%llx%016llx b:%llu h:%llu s:%llx%016llx 0 c", sha_.c_str(),
+                         static_cast<unsigned long long>(op.capture.high),
+                         static_cast<unsigned long long>(op.capture.low), member, member, high, low);
+      return;
+    }
     const long long delta = op.kind == OpKind::kEarn ? op.points : -op.points;
-    redisAppendCommand(context_, "EVALSHA %s 2 i:%llx%016llx b:%llu %lld", sha_.c_str(),
-                       static_cast<unsigned long long>(op.id.high), static_cast<unsigned long long>(op.id.low), member,
-                       delta);
+    redisAppendCommand(context_, "EVALSHA %s 4 i:%llx%016llx b:%llu h:%llu s:0 %lld a", sha_.c_str(), high, low,
+                       member, member, delta);
   }
 
   void Collect(const Op& op, Outcome* outcome) {
+    if (op.kind == OpKind::kHoldCapture) {
+      Outcome hold;
+      CollectOne(op, &hold);  // its outcome shows in the capture's
+      if (!hold.error.empty()) outcome->error = hold.error;
+    }
+    CollectOne(op, outcome);
+  }
+
+  void CollectOne(const Op& op, Outcome* outcome) {
     void* raw = nullptr;
     if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
       outcome->error = context_->errstr;

@@ -11,7 +11,8 @@
 // (calls in flight per connection, tally), --batch 1 (tally: commands per
 // request; redis: commands per pipeline), --rate 0 (events/s over all
 // connections; 0: closed loop), --members 1000000, --zipf 0 (exponent; 0:
-// uniform), --mix earn=70,redeem=15,balance=10,reverse=5, --retry-share 0.02,
+// uniform), --mix earn=70,redeem=15,balance=10,reverse=5[,hold=N] (hold: a
+// hold then its capture, two commands), --retry-share 0.02,
 // --seed 1, --json.
 //
 // A live progress line goes to stderr; the summary to stdout, and with
@@ -70,6 +71,7 @@ Mix ParseMix(const std::string& text) {
     else if (name == "redeem") mix.redeem = weight;
     else if (name == "balance") mix.balance = weight;
     else if (name == "reverse") mix.reverse = weight;
+    else if (name == "hold") mix.hold = weight;
     else Usage("unknown operation in --mix: " + name);
     start = comma + 1;
   }
@@ -130,8 +132,6 @@ struct ThreadReport {
   std::vector<std::uint32_t> latencies_us;
 };
 
-std::int64_t DeltaOf(const Op& op) { return op.kind == OpKind::kEarn ? op.points : -op.points; }
-
 // What the generator expects of every member, shared by all threads: a flat
 // table indexed by member number, so the bookkeeping stays cheap beside the
 // system under test (a hash map here cost the generator a quarter of its CPU).
@@ -185,8 +185,8 @@ void Generate(const Settings& settings, int thread, std::unique_ptr<Driver> driv
         ++report->queries;
         continue;
       }
-      ++report->events;
-      ++answered;
+      report->events += static_cast<std::uint64_t>(CommandsOf(op));
+      answered += static_cast<std::uint64_t>(CommandsOf(op));
       if (settings.target.system == "tally") {
         const std::size_t slot = static_cast<std::size_t>(op.id.low);
         if (slot >= originals.size()) {
@@ -206,7 +206,7 @@ void Generate(const Settings& settings, int thread, std::unique_ptr<Driver> driv
         report->errors["duplicate (retry)"] += 1;
       }
       expectations->touched[op.member].store(true, std::memory_order_relaxed);
-      if (outcome.applied) expectations->balance[op.member].fetch_add(DeltaOf(op), std::memory_order_relaxed);
+      if (outcome.applied) expectations->balance[op.member].fetch_add(outcome.delta, std::memory_order_relaxed);
     }
     progress->fetch_add(answered, std::memory_order_relaxed);
   }

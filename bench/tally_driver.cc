@@ -8,7 +8,9 @@
 namespace tally::bench {
 namespace {
 
-Command ToCommand(const Op& op, std::uint32_t chain) {
+// The commands of an operation: one, or for hold + capture the hold (ten
+// minutes) and its capture of every point held, in that order.
+void AppendCommands(const Op& op, std::uint32_t chain, std::vector<Command>* commands) {
   Command command;
   command.id = op.id;
   command.chain = chain;
@@ -21,9 +23,19 @@ Command ToCommand(const Op& op, std::uint32_t chain) {
       command.kind = CommandKind::kReverse;
       command.target = op.target;
       break;
-    case OpKind::kBalance: break;
+    case OpKind::kHoldCapture: {
+      command.kind = CommandKind::kHold;
+      command.duration_seconds = 600;
+      commands->push_back(command);
+      command.id = op.capture;
+      command.kind = CommandKind::kCapture;
+      command.duration_seconds = 0;
+      command.target = op.id;
+      break;
+    }
+    case OpKind::kBalance: return;
   }
-  return command;
+  commands->push_back(command);
 }
 
 class TallyDriver final : public Driver {
@@ -50,9 +62,11 @@ class TallyDriver final : public Driver {
         reads.emplace_back(index, client_->GetBalanceAsync({chain_, ops[index].member}));
         continue;
       }
-      commands.push_back(ToCommand(ops[index], chain_));
-      indexes.push_back(index);
-      if (commands.size() == batch_) flush();
+      // The commands of one operation stay in one request, in order.
+      if (!commands.empty() && commands.size() + static_cast<std::size_t>(CommandsOf(ops[index])) > batch_) flush();
+      AppendCommands(ops[index], chain_, &commands);
+      indexes.resize(commands.size(), index);
+      if (commands.size() >= batch_) flush();
     }
     flush();
     for (auto& [batch_indexes, future] : applies) {
@@ -64,9 +78,13 @@ class TallyDriver final : public Driver {
           outcome.error = results.status().ToString();
           continue;
         }
+        // A hold + capture's outcome is its capture's (the later command).
         outcome.result = (*results)[position];
         outcome.rejected = outcome.result.code != ResultCode::kOk;
         outcome.applied = !outcome.rejected && !ops[index].retry;
+        // What the ledger moved: a return takes back only what the member
+        // still has (docs/loyalty.md), so it can be less than asked.
+        outcome.delta = ops[index].kind == OpKind::kEarn ? outcome.result.points : -outcome.result.points;
         outcome.duplicate = ops[index].retry;
       }
     }

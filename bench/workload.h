@@ -13,14 +13,17 @@
 
 namespace tally::bench {
 
-enum class OpKind { kEarn, kRedeem, kBalance, kReverse };
+// kHoldCapture is the checkout flow: reserve the points, then capture them
+// (two commands, two events, in order).
+enum class OpKind { kEarn, kRedeem, kBalance, kReverse, kHoldCapture };
 
 struct Mix {
   int earn = 70;
   int redeem = 15;
   int balance = 10;
   int reverse = 5;
-  int total() const { return earn + redeem + balance + reverse; }
+  int hold = 0;  // hold + capture
+  int total() const { return earn + redeem + balance + reverse + hold; }
 };
 
 struct Op {
@@ -29,8 +32,12 @@ struct Op {
   std::int64_t points = 0;
   CommandId id;      // earn, redeem, reverse
   CommandId target;  // reverse: an earlier earn of the same member
+  CommandId capture; // hold + capture: the capture's id (`id` is the hold's)
   bool retry = false;
 };
+
+// The commands (and events) an operation makes.
+inline int CommandsOf(const Op& op) { return op.kind == OpKind::kHoldCapture ? 2 : op.kind == OpKind::kBalance ? 0 : 1; }
 
 // Draws members uniformly or by Zipf (exponent `skew` > 0) over 1..members,
 // from a precomputed table so drawing is cheap.
@@ -76,10 +83,12 @@ class OpSource {
     Op op;
     op.member = draw_.Next();
     const int roll = std::uniform_int_distribution<int>(0, mix_.total() - 1)(random);
+    const int reverse_end = mix_.earn + mix_.redeem + mix_.balance + mix_.reverse;
     op.kind = roll < mix_.earn                               ? OpKind::kEarn
               : roll < mix_.earn + mix_.redeem                ? OpKind::kRedeem
               : roll < mix_.earn + mix_.redeem + mix_.balance ? OpKind::kBalance
-                                                              : OpKind::kReverse;
+              : roll < reverse_end                            ? OpKind::kReverse
+                                                              : OpKind::kHoldCapture;
     op.points = std::uniform_int_distribution<std::int64_t>(1, 100)(random);
     if (op.kind == OpKind::kReverse) {
       if (earns_.empty()) {
@@ -93,6 +102,7 @@ class OpSource {
     }
     if (op.kind == OpKind::kBalance) return op;
     op.id = CommandId{id_high_, ++next_id_};
+    if (op.kind == OpKind::kHoldCapture) op.capture = CommandId{id_high_ | (std::uint64_t{1} << 63), next_id_};
     Remember(op);
     return op;
   }
