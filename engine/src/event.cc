@@ -56,6 +56,10 @@ std::uint16_t FlagsOf(const Event& event) {
 }
 
 // Reads `size` bytes from the front of `reader` into `out`.
+std::uint16_t LoadFixed16(const char* bytes) {
+  return static_cast<std::uint16_t>(static_cast<unsigned char>(bytes[0]) | (static_cast<unsigned char>(bytes[1]) << 8));
+}
+
 bool ReadBytes(Reader& reader, std::size_t size, std::string* out) {
   if (reader.remaining() < size) return false;
   out->assign(reader.rest().substr(0, size));
@@ -125,10 +129,42 @@ void AppendEvent(const Event& event, std::string* out) {
 }
 
 Status SkipEvent(Reader& reader) {
-  // Variable-length parts make the size a walk over the optional fields;
-  // decoding is that walk plus stores, so skipping decodes into a scratch.
-  Event scratch;
-  return DecodeEvent(reader, &scratch);
+  // The size from the flags and the counts of the variable-length parts,
+  // without decoding: finding one event in a block steps over up to 127.
+  const std::string_view bytes = reader.rest();
+  if (bytes.size() < kEventCoreBytes) return Status::Corruption("event record truncated");
+  const auto flags = static_cast<std::uint16_t>(static_cast<unsigned char>(bytes[18]) |
+                                                (static_cast<unsigned char>(bytes[19]) << 8));
+  std::size_t size = kEventCoreBytes;
+  auto fixed = [&](std::uint16_t flag, std::size_t bytes_of_field) {
+    if (flags & flag) size += bytes_of_field;
+  };
+  fixed(kHasOrder, 8);
+  fixed(kHasStore, 8);
+  fixed(kHasCampaign, 8);
+  fixed(kHasReason, 4);
+  fixed(kHasTarget, 24);
+  fixed(kHasAmount, 8);
+  fixed(kHasCounterparty, 8);
+  fixed(kHasCounterpartySide, 16);
+  fixed(kHasDuration, 4);
+  fixed(kHasLimit, 4);
+  if (flags & kHasCampaigns) {
+    if (bytes.size() < size + 1) return Status::Corruption("event record optional fields truncated");
+    size += 1 + 8 * static_cast<std::size_t>(static_cast<unsigned char>(bytes[size]));
+  }
+  if (flags & kHasProgram) {
+    if (bytes.size() < size + 2) return Status::Corruption("event record optional fields truncated");
+    size += 2 + LoadFixed16(bytes.data() + size);
+  }
+  fixed(kHasMoved, 8);
+  if (flags & kHasPurchase) {
+    if (bytes.size() < size + 13) return Status::Corruption("event record optional fields truncated");
+    size += 13 + 16 * static_cast<std::size_t>(static_cast<unsigned char>(bytes[size + 12]));
+  }
+  if (bytes.size() < size) return Status::Corruption("event record optional fields truncated");
+  reader = Reader(bytes.substr(size));
+  return Status::Ok();
 }
 
 Status DecodeEvent(Reader& reader, Event* event) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <xxhash.h>
 
+#include "tally/program.h"
 #include "test_util.h"
 
 namespace tally::internal {
@@ -68,6 +69,61 @@ TEST(Block, RoundTripsEveryField) {
     EXPECT_EQ(decoded.target_sequence, expected.target_sequence);
   }
   EXPECT_TRUE(reader.done());
+}
+
+// Every shape of event, found one by one: finding steps over the events
+// before it by their sizes alone, so every optional part must be sized right.
+TEST(Block, EveryEventShapeIsFoundBehindEveryOther) {
+  std::vector<Event> events;
+  Event purchase = MakeEvent(1, CommandKind::kEarnPurchase);
+  purchase.command.points = 0;
+  purchase.command.amount_minor = 12'345;
+  purchase.command.order_reference = 5;
+  purchase.command.campaigns = {7, 8, 9};
+  purchase.moved = 296;
+  purchase.program_version = 3;
+  purchase.base_points = 123;
+  purchase.shares = {{0, 61}, {7, 50}, {8, 62}};
+  events.push_back(purchase);
+  Event program = MakeEvent(2, CommandKind::kProgram);
+  program.command.points = 0;
+  Program spec;
+  spec.tiers = {Tier{"member", 0, 1000}};
+  program.command.program = spec.Encode();
+  program.moved = 1;
+  events.push_back(program);
+  Event transfer = MakeEvent(3, CommandKind::kTransfer);
+  transfer.command.counterparty = 99;
+  transfer.counterparty_previous_sequence = 2;
+  transfer.counterparty_balance_after = 40;
+  events.push_back(transfer);
+  Event hold = MakeEvent(4, CommandKind::kHold);
+  hold.command.duration_seconds = 600;
+  events.push_back(hold);
+  Event capture = MakeEvent(5, CommandKind::kCapture);
+  capture.command.target = testing::Id(4);
+  capture.target_sequence = 4;
+  capture.moved = 10;
+  events.push_back(capture);
+  Event sweep = MakeEvent(6, CommandKind::kExpire);
+  sweep.command.points = 0;
+  sweep.command.limit = 100;
+  sweep.moved = 1;
+  events.push_back(sweep);
+  Event expiry = MakeEvent(7, CommandKind::kExpiry);
+  expiry.command.points = 0;
+  expiry.derived = true;
+  expiry.moved = 77;
+  events.push_back(expiry);
+  events.push_back(MakeEvent(8, CommandKind::kEarn));
+  const std::string block = BuildBlock(1, events);
+  for (const Event& expected : events) {
+    Result<Event> found = FindEventInBlock(1, block, expected.sequence);
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    Event got = *found;
+    got.timestamp_us = expected.timestamp_us;
+    EXPECT_EQ(got, expected) << "sequence " << expected.sequence;
+  }
 }
 
 TEST(Block, CoreEventIsFiftySixBytes) {
