@@ -113,14 +113,23 @@ target=(--data "$scratch/copy")
 expect 0 "audit ok: 11 events" -- audit --head "$kept"
 target=(--data "$data")
 
-# The same through tallyd. It prints "tallyd listening on HOST:PORT, ..." first.
+# Starts tallyd on DIR at a free port; sets server_pid, port, and
+# server_out (a descriptor on its output, whose first line is
+# "tallyd listening on HOST:PORT, ...").
+start_tallyd() {
+  local fifo first_line
+  fifo="$scratch/out-$(basename "$1")"
+  mkfifo "$fifo"
+  "$tallyd" --data "$1" --listen 127.0.0.1:0 > "$fifo" &
+  server_pid=$!
+  exec {server_out}< "$fifo"
+  read -r first_line <&"$server_out"
+  port="$(echo "$first_line" | sed -E 's/.*127\.0\.0\.1:([0-9]+),.*/\1/')"
+}
+
+# The same through tallyd.
 served="$scratch/served"
-mkfifo "$scratch/out"
-"$tallyd" --data "$served" --listen 127.0.0.1:0 > "$scratch/out" &
-server_pid=$!
-exec 3< "$scratch/out"
-read -r first_line <&3
-port="$(echo "$first_line" | sed -E 's/.*127\.0\.0\.1:([0-9]+),.*/\1/')"
+start_tallyd "$served"
 target=(--server "127.0.0.1:$port")
 expect 0 "balance 100" -- earn --chain 1 --member 42 --points 100 --id "$id"
 expect 0 '"result":"ok","sequence":1,"balance":100' -- --json earn --chain 1 --member 42 --points 100 --id "$id"
@@ -143,7 +152,7 @@ kill -TERM "$server_pid"
 wait "$server_pid"
 code=$?
 server_pid=""
-read -r last_line <&3
+read -r last_line <&"$server_out"
 if [ "$code" -ne 0 ] || [ "$last_line" != "tallyd stopped" ]; then
   echo "FAIL: tallyd on SIGTERM exited $code, last line '$last_line'"
   failures=$((failures + 1))
@@ -164,12 +173,7 @@ writer_secret="$("$tally" --data "$secured" --json token create --name checkout 
 expect 0 "token reader (reader, chain 1)" -- token create --name reader --role reader --chain 1
 expect 2 "exists already" -- token create --name checkout --role reader
 expect 0 "checkout             writer   chain 1" -- token list
-mkfifo "$scratch/secured-out"
-"$tallyd" --data "$secured" --listen 127.0.0.1:0 > "$scratch/secured-out" &
-server_pid=$!
-exec 4< "$scratch/secured-out"
-read -r first_line <&4
-port="$(echo "$first_line" | sed -E 's/.*127\.0\.0\.1:([0-9]+),.*/\1/')"
+start_tallyd "$secured"
 target=(--server "127.0.0.1:$port")
 expect 1 "unauthorized" -- status
 expect 0 "balance 5" -- --token "$writer_secret" earn --chain 1 --member 42 --points 5
