@@ -78,9 +78,15 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& directory, OpenO
 
 Status Ledger::Impl::Recover() {
   internal::LogOrder order;
+  bool cut_off = false;
   Status status = store->ForEachBlock([&](std::uint64_t key_sequence, std::string_view bytes) {
     internal::BlockReader reader;
     Status block_status = reader.Open(key_sequence, bytes);
+    // A group commit's blocks share its ledger time: the cut never splits one.
+    if (block_status.ok() && reader.timestamp_us() >= recover_before_us) {
+      cut_off = true;
+      return Status::NotFound("the cut-off time");  // stops the scan
+    }
     if (block_status.ok()) block_status = order.Next(reader, bytes);
     if (!block_status.ok()) return block_status;
     if (block_observer) block_observer(order.last_sequence(), order.head());
@@ -100,6 +106,7 @@ Status Ledger::Impl::Recover() {
     }
     return block_status;
   });
+  if (cut_off && status.code() == Status::Code::kNotFound) status = Status::Ok();
   if (status.ok() && sweep.remaining != 0) {
     status = Status::Corruption("the log ends inside an expire sweep: " + std::to_string(sweep.remaining) +
                                 " member events missing");

@@ -78,6 +78,9 @@ struct Ledger::Impl {
   // Recovery calls it after each block's checks, with the block's last
   // sequence and chain hash (replay and audit use it).
   std::function<void(std::uint64_t, const internal::ChainHash&)> block_observer;
+  // Reports: recovery stops before the first group commit at or after this
+  // ledger time (a trial balance as of then).
+  std::uint64_t recover_before_us = ~std::uint64_t{0};
   // Reports: recovery calls it for every event it re-derived.
   std::function<void(const internal::Event&)> event_observer;
   // Reports: a redeem or capture took `points` from the lot created by event

@@ -130,25 +130,21 @@ Status ReadLog(const std::string& directory, const LogRange& range,
 Result<std::vector<ReplayMember>> BalancesAsOf(const std::string& directory, std::uint32_t chain,
                                                std::uint64_t as_of_us) {
   if (chain == 0) return Status::InvalidArgument("chain 0 is not a chain");
-  std::map<std::uint64_t, ReplayMember> members;
-  LogRange range;
-  range.chain = chain;
-  range.to_us = as_of_us;
-  Status status = ReadLog(directory, range, [&](const LoggedEvent& logged) {
-    const HistoryEntry& entry = logged.entry;
-    if (IsChainLevel(entry.command.kind)) return Status::Ok();
-    members[entry.command.member] = ReplayMember{{chain, entry.command.member}, entry.balance_after, entry.sequence};
-    if (entry.command.kind == CommandKind::kTransfer && entry.code == ResultCode::kOk) {
-      members[entry.command.counterparty] =
-          ReplayMember{{chain, entry.command.counterparty}, logged.counterparty_balance_after, entry.sequence};
-    }
-    return Status::Ok();
-  });
+  // A replay (the rules re-applied, every outcome checked) up to that time.
+  auto store = internal::Store::Open(directory, internal::Store::Mode::kReadOnly, false);
+  if (!store.ok()) return store.status();
+  Ledger::Impl impl;
+  impl.store = std::move(store.value());
+  impl.recover_before_us = as_of_us;
+  Status status = impl.Recover();
   if (!status.ok()) return status;
-  std::vector<ReplayMember> sorted;
-  sorted.reserve(members.size());
-  for (auto& [member, balance] : members) sorted.push_back(balance);
-  return sorted;
+  std::vector<ReplayMember> members;
+  impl.members.ForEach([&](const internal::MemberState& member) {
+    if (member.chain == chain) members.push_back(ReplayMember{{chain, member.member}, member.balance, member.last_sequence});
+  });
+  std::sort(members.begin(), members.end(),
+            [](const ReplayMember& a, const ReplayMember& b) { return a.key.member < b.key.member; });
+  return members;
 }
 
 Result<LiabilityReport> Liability(const std::string& directory, std::uint32_t chain, std::uint64_t from_us,

@@ -82,8 +82,8 @@ Status ReadLog(const std::string& directory, const LogRange& range,
 namespace tally {
 
 // Every member's balance of `chain` as of ledger time `as_of_us` (events
-// before it), from the balances the log records — the trial balance. Run
-// `tally audit` to prove those records first. Sorted by member.
+// before it) — the trial balance — by replay: the rules re-applied to the
+// log up to then, every recorded outcome checked. Sorted by member.
 Result<std::vector<ReplayMember>> BalancesAsOf(const std::string& directory, std::uint32_t chain,
                                                std::uint64_t as_of_us);
 
