@@ -27,6 +27,8 @@ class Backend {
   virtual Result<std::vector<std::pair<std::string, std::uint64_t>>> Status() = 0;
   // The chain head: the sequence it is at and its hash (docs/audit.md).
   virtual Result<std::pair<std::uint64_t, std::string>> Head() = 0;
+  // Why the ledger refuses requests (a failed write); empty while it serves.
+  virtual Result<std::string> Stopped() = 0;
   // A consistent copy in `directory` (on the server's machine); the head it ends at.
   virtual Result<std::pair<std::uint64_t, std::string>> Backup(const std::string& directory) = 0;
 };
@@ -52,6 +54,7 @@ class LedgerBackend final : public Backend {
     const LedgerStats stats = ledger_->Stats();
     return std::pair(stats.last_sequence, stats.chain_head);
   }
+  Result<std::string> Stopped() override { return ledger_->Stats().stopped; }
   Result<std::pair<std::uint64_t, std::string>> Backup(const std::string& directory) override {
     auto head = ledger_->Backup(directory);
     if (!head.ok()) return head.status();
@@ -93,6 +96,11 @@ class ClientBackend final : public Backend {
     auto status = client_->GetStatus();
     if (!status.ok()) return status.status();
     return std::pair(status->last_sequence, status->chain_head);
+  }
+  Result<std::string> Stopped() override {
+    auto status = client_->GetStatus();
+    if (!status.ok()) return status.status();
+    return status->stopped;
   }
   Result<std::pair<std::uint64_t, std::string>> Backup(const std::string& directory) override {
     return client_->Backup(directory);

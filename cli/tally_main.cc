@@ -634,14 +634,18 @@ int RunStatus(tally::cli::Backend& ledger, const std::string& where, bool json) 
   if (!figures.ok()) return ReportError(figures.status(), json);
   auto head = ledger.Head();
   if (!head.ok()) return ReportError(head.status(), json);
+  auto stopped = ledger.Stopped();
+  if (!stopped.ok()) return ReportError(stopped.status(), json);
   if (json) {
     std::printf("{\"at\":\"%s\"", JsonEscape(where).c_str());
     for (const auto& [name, value] : *figures) std::printf(",\"%s\":%" PRIu64, name.c_str(), value);
-    std::printf(",\"chain_head\":\"%" PRIu64 ":%s\"}\n", head->first, head->second.c_str());
+    std::printf(",\"chain_head\":\"%" PRIu64 ":%s\",\"stopped\":\"%s\"}\n", head->first, head->second.c_str(),
+                JsonEscape(*stopped).c_str());
   } else {
     std::printf("ledger at %s\n", where.c_str());
     for (const auto& [name, value] : *figures) std::printf("%-18s %" PRIu64 "\n", name.c_str(), value);
     std::printf("%-18s %" PRIu64 ":%s\n", "chain_head", head->first, head->second.c_str());
+    if (!stopped->empty()) std::printf("%-18s %s\n", "stopped", stopped->c_str());
   }
   return kExitOk;
 }

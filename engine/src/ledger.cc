@@ -57,6 +57,15 @@ std::string Difference(const internal::Event& logged, const internal::Event& der
   return "campaign shares differ";
 }
 
+// What the ledger answers while a write fails (docs/engine.md, "When a write
+// fails").
+Status StoppedByWrite(const Status& cause) {
+  return Status::Unavailable("the ledger cannot write to its disk (" + cause.message() +
+                             "); it refuses commands and queries until a write succeeds, and retries with each "
+                             "request. Commands that got this answer may or may not be applied: send them again "
+                             "with the same ids");
+}
+
 }  // namespace
 
 Ledger::Ledger(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -64,7 +73,8 @@ Ledger::~Ledger() = default;
 
 Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& directory, OpenOptions options) {
   const auto started = std::chrono::steady_clock::now();
-  auto store = internal::Store::Open(directory, internal::Store::Mode::kReadWrite, options.create_if_missing);
+  auto store = internal::Store::Open(directory, internal::Store::Mode::kReadWrite, options.create_if_missing,
+                                    options.env);
   if (!store.ok()) return store.status();
   auto impl = std::make_unique<Impl>();
   impl->store = std::move(store.value());
@@ -249,7 +259,11 @@ void Ledger::Impl::LeadGroup(std::unique_lock<std::mutex>& queue_lock) {
 
 Status Ledger::Impl::CommitGroup(std::span<GroupWriter* const> group) {
   std::unique_lock state_lock(state_mutex);
-  if (!failure.ok()) return failure;
+  if (!failure.ok()) {
+    if (!unwritten) return failure;
+    const Status resumed = WriteUnwritten();
+    if (!resumed.ok()) return resumed;
+  }
   const std::uint64_t timestamp_us = NextTimestamp();
   pending.clear();
   for (GroupWriter* writer : group) {
@@ -290,14 +304,14 @@ Status Ledger::Impl::CommitGroup(std::span<GroupWriter* const> group) {
   }
   if (pending.empty()) return Status::Ok();  // only retries and stateless rejections
 
-  std::vector<internal::EncodedBlock> blocks;
-  blocks.reserve((pending.size() + kBlockEventsMax - 1) / kBlockEventsMax);
+  Unwritten group_blocks;
+  group_blocks.blocks.reserve((pending.size() + kBlockEventsMax - 1) / kBlockEventsMax);
   internal::BlockBuilder builder;
   internal::ChainHash chain = head;  // each block names the chain hash of the one before
   auto seal = [&] {
     const std::string_view bytes = builder.Finish();
     chain = internal::HashOfBlock(bytes);
-    blocks.push_back({builder.first_sequence(), std::string(bytes)});
+    group_blocks.blocks.push_back({builder.first_sequence(), std::string(bytes)});
   };
   builder.Reset(pending.front().sequence, timestamp_us, chain);
   for (const internal::Event& event : pending) {
@@ -308,17 +322,53 @@ Status Ledger::Impl::CommitGroup(std::span<GroupWriter* const> group) {
     TALLY_ASSERT(added);
   }
   seal();
-  const Status written = store->WriteBlocks(blocks);
-  if (!written.ok()) {
-    failure = Status::FailedPrecondition("ledger stopped after a failed write; reopen it: " + written.ToString());
-    return written;
-  }
-  last_sequence = pending.back().sequence;
-  last_timestamp_us = timestamp_us;
-  head = chain;
+  group_blocks.last_sequence = pending.back().sequence;
+  group_blocks.timestamp_us = timestamp_us;
+  group_blocks.head = chain;
   pending.clear();
-  tail.Append(std::move(blocks));
+  const Status written = store->WriteBlocks(group_blocks.blocks);
+  if (!written.ok()) {
+    // The state in memory holds this group and the disk does not (or does
+    // not yet): keep its blocks, refuse everything until they are written.
+    unwritten = std::move(group_blocks);
+    failure = StoppedByWrite(written);
+    return failure;
+  }
+  Committed(std::move(group_blocks));
   return Status::Ok();
+}
+
+// REQUIRES: state_mutex held exclusively, `unwritten` set.
+Status Ledger::Impl::WriteUnwritten() {
+  Status status;
+  {
+    std::unique_lock store_lock(store_mutex);
+    status = store->Resume();
+  }
+  // The same bytes under the same keys: harmless if RocksDB kept the failed
+  // write after all.
+  if (status.ok()) status = store->WriteBlocks(unwritten->blocks);
+  if (!status.ok()) {
+    failure = StoppedByWrite(status);
+    return failure;
+  }
+  Committed(std::move(*unwritten));
+  unwritten.reset();
+  failure = Status::Ok();
+  return Status::Ok();
+}
+
+void Ledger::Impl::Committed(Unwritten group) {
+  last_sequence = group.last_sequence;
+  last_timestamp_us = group.timestamp_us;
+  head = group.head;
+  tail.Append(std::move(group.blocks));
+}
+
+Status Ledger::Resume() {
+  std::unique_lock state_lock(impl_->state_mutex);
+  if (impl_->failure.ok() || !impl_->unwritten) return impl_->failure;
+  return impl_->WriteUnwritten();
 }
 
 }  // namespace tally

@@ -4,7 +4,9 @@
 //
 // Thread safety: `state_mutex` guards the state; the leader of a group commit
 // holds it exclusively from the first rule applied to the fsync, so queries
-// (shared) see only durable state. `queue_mutex` guards `writers`.
+// (shared) see only durable state. `queue_mutex` guards `writers`. Every
+// use of `store` holds `state_mutex` or `store_mutex`, so reopening the
+// store (both exclusive) is alone with it.
 #pragma once
 
 #include <condition_variable>
@@ -54,6 +56,9 @@ struct Ledger::Impl {
   OpenOptions options;
 
   mutable std::shared_mutex state_mutex;
+  // Held exclusively only while a store that failed a write is reopened;
+  // token lookups, which do not touch the state, hold it shared.
+  mutable std::shared_mutex store_mutex;
   internal::MemberTable members;
   internal::IdIndex ids;
   // Lots, holds, debt and purchases, by MemberState::account; [0] is unused.
@@ -87,7 +92,16 @@ struct Ledger::Impl {
   // `lot_sequence` (docs/audit.md, campaign redemptions). Null in service.
   std::function<void(const internal::Event& spender, std::uint64_t lot_sequence, std::int64_t points)> spend_observer;
   std::uint64_t last_timestamp_us = 0;
-  Status failure;                    // set for good by a failed write
+  // Set for good by an error in the rules, or until it is written by a
+  // failed write (then `unwritten` holds the group that failed).
+  Status failure;
+  struct Unwritten {
+    std::vector<internal::EncodedBlock> blocks;
+    std::uint64_t last_sequence = 0;
+    std::uint64_t timestamp_us = 0;
+    internal::ChainHash head{};
+  };
+  std::optional<Unwritten> unwritten;
   double recovery_seconds = 0;
   internal::LogTail tail{kLogTailBytesMax};
   // Events of the group being committed; their sequences follow last_sequence.
@@ -103,6 +117,9 @@ struct Ledger::Impl {
   Result<std::vector<std::vector<CommandResult>>> ApplyBatches(std::span<const std::span<const Command>> batches);
   void LeadGroup(std::unique_lock<std::mutex>& queue_lock);
   Status CommitGroup(std::span<GroupWriter* const> group);
+  // A failed group's blocks written at last: Ok, or `failure` still.
+  Status WriteUnwritten();
+  void Committed(Unwritten group);  // the group is durable: it becomes the head
   std::uint64_t NextTimestamp();
   // The ledger time queries are answered at.
   std::uint64_t QueryTime() const;

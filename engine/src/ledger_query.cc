@@ -281,6 +281,7 @@ LedgerStats Ledger::Stats() const {
                        impl_->accounts.capacity() * sizeof(internal::Account) + lots * sizeof(internal::Lot);
   stats.recovery_seconds = impl_->recovery_seconds;
   stats.chain_head = internal::ToHex(impl_->head);
+  if (!impl_->failure.ok()) stats.stopped = impl_->failure.ToString();
   return stats;
 }
 

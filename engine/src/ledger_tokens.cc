@@ -104,6 +104,7 @@ Status Ledger::RevokeToken(const std::string& name) {
 }
 
 Result<std::vector<TokenInfo>> Ledger::ListTokens() const {
+  std::shared_lock lock(impl_->store_mutex);
   std::vector<TokenInfo> tokens;
   Status status = impl_->store->ForEachToken([&](std::string_view, std::string_view record) {
     Result<TokenInfo> token = DecodeToken(record);
@@ -119,6 +120,7 @@ Result<std::vector<TokenInfo>> Ledger::ListTokens() const {
 Result<std::optional<TokenInfo>> Ledger::Authenticate(std::string_view secret) const {
   // Looked up by the secret's SHA-256: how long it takes does not depend on
   // how close a guess is to a real secret.
+  std::shared_lock lock(impl_->store_mutex);
   Result<std::optional<std::string>> record = impl_->store->GetToken(HashOfSecret(secret));
   if (!record.ok()) return record.status();
   if (!record->has_value()) return std::optional<TokenInfo>();
@@ -129,6 +131,7 @@ Result<std::optional<TokenInfo>> Ledger::Authenticate(std::string_view secret) c
 }
 
 Result<bool> Ledger::HasTokens() const {
+  std::shared_lock lock(impl_->store_mutex);
   bool active = false;
   Status status = impl_->store->ForEachToken([&](std::string_view, std::string_view record) {
     Result<TokenInfo> token = DecodeToken(record);

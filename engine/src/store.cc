@@ -2,6 +2,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
@@ -43,6 +44,16 @@ rocksdb::ColumnFamilyOptions LogFamilyOptions() {
   return options;
 }
 
+// RocksDB would recover from a full disk by itself, in the background, and
+// refuse a Resume() meanwhile; the ledger resumes instead, when it retries
+// the write that failed (docs/engine.md, "When a write fails").
+class NoAutomaticRecovery final : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status, bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
+
 std::string EncodeFormat(std::uint32_t version) {
   std::string bytes;
   PutFixed32(&bytes, version);
@@ -52,40 +63,68 @@ std::string EncodeFormat(std::uint32_t version) {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& directory, Mode mode, bool create_if_missing) {
+Result<std::unique_ptr<Store>> Store::Open(const std::string& directory, Mode mode, bool create_if_missing,
+                                           std::shared_ptr<rocksdb::Env> env) {
   // RocksDB creates the directory (for its info log) even when told not to
   // create a database; checking first keeps a mistyped path from leaving one.
   std::error_code error;
   if (!create_if_missing && !std::filesystem::exists(directory + "/CURRENT", error)) {
     return Status::NotFound(directory + " does not exist or is not a tally data directory");
   }
+  std::unique_ptr<Store> store(new Store());
+  store->directory_ = directory;
+  store->mode_ = mode;
+  store->env_ = std::move(env);
+  Status status = store->OpenDatabase(create_if_missing);
+  if (!status.ok()) return status;
+  status = store->CheckOrWriteFormat(mode);
+  if (!status.ok()) return status;
+  return store;
+}
+
+Status Store::OpenDatabase(bool create_if_missing) {
   rocksdb::DBOptions options;
   options.create_if_missing = create_if_missing;
   options.create_missing_column_families = create_if_missing;
   options.max_background_jobs = 2;
   options.paranoid_checks = true;
+  if (env_) options.env = env_.get();
+  options.listeners.push_back(std::make_shared<NoAutomaticRecovery>());
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
       {"log", LogFamilyOptions()},
   };
-  std::unique_ptr<Store> store(new Store());
   rocksdb::DB* db = nullptr;
-  rocksdb::Status status =
-      mode == Mode::kReadOnly
-          ? rocksdb::DB::OpenForReadOnly(options, directory, families, &store->handles_, &db)
-          : rocksdb::DB::Open(options, directory, families, &store->handles_, &db);
-  if (!status.ok()) return FromRocks(status, "opening " + directory);
-  store->db_.reset(db);
-  Status format = store->CheckOrWriteFormat(mode);
-  if (!format.ok()) return format;
-  return store;
+  rocksdb::Status status = mode_ == Mode::kReadOnly
+                               ? rocksdb::DB::OpenForReadOnly(options, directory_, families, &handles_, &db)
+                               : rocksdb::DB::Open(options, directory_, families, &handles_, &db);
+  if (!status.ok()) return FromRocks(status, "opening " + directory_);
+  db_.reset(db);
+  return Status::Ok();
 }
 
-Store::~Store() {
+void Store::CloseDatabase() {
+  if (!db_) return;
   for (rocksdb::ColumnFamilyHandle* handle : handles_) {
     db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
   }
-  if (db_) db_->Close().PermitUncheckedError();
+  handles_.clear();
+  db_->Close().PermitUncheckedError();
+  db_.reset();
+}
+
+Store::~Store() { CloseDatabase(); }
+
+Status Store::Resume() {
+  if (db_ && db_->Resume().ok()) return Status::Ok();
+  // RocksDB cannot always resume (not after a resume that failed while the
+  // disk was still full): close it and open it again, which replays the WAL.
+  CloseDatabase();
+  return OpenDatabase(false);
+}
+
+Status Store::Closed() const {
+  return Status::Unavailable("the database under " + directory_ + " is closed after a failed write");
 }
 
 Status Store::CheckOrWriteFormat(Mode mode) {
@@ -111,6 +150,7 @@ Status Store::CheckOrWriteFormat(Mode mode) {
 }
 
 Status Store::WriteBlocks(const std::vector<EncodedBlock>& blocks) {
+  if (!db_) return Closed();
   rocksdb::WriteBatch batch;
   for (const EncodedBlock& block : blocks) {
     rocksdb::Status status = batch.Put(handles_[kLogFamily], BigEndianKey(block.first_sequence), block.bytes);
@@ -122,6 +162,7 @@ Status Store::WriteBlocks(const std::vector<EncodedBlock>& blocks) {
 }
 
 Result<Event> Store::ReadEvent(std::uint64_t sequence) const {
+  if (!db_) return Closed();
   std::unique_ptr<rocksdb::Iterator> iterator(db_->NewIterator(rocksdb::ReadOptions(), handles_[kLogFamily]));
   iterator->SeekForPrev(BigEndianKey(sequence));
   if (!iterator->Valid()) {
@@ -138,6 +179,7 @@ constexpr std::string_view kTokenPrefix = "token:";
 }  // namespace
 
 Status Store::PutToken(std::string_view hash, std::string_view record) {
+  if (!db_) return Closed();
   rocksdb::WriteOptions sync;
   sync.sync = true;
   return FromRocks(db_->Put(sync, handles_[kDefaultFamily], std::string(kTokenPrefix) + std::string(hash),
@@ -146,6 +188,7 @@ Status Store::PutToken(std::string_view hash, std::string_view record) {
 }
 
 Result<std::optional<std::string>> Store::GetToken(std::string_view hash) const {
+  if (!db_) return Closed();
   std::string record;
   rocksdb::Status status =
       db_->Get(rocksdb::ReadOptions(), handles_[kDefaultFamily], std::string(kTokenPrefix) + std::string(hash), &record);
@@ -155,6 +198,7 @@ Result<std::optional<std::string>> Store::GetToken(std::string_view hash) const 
 }
 
 Status Store::ForEachToken(const std::function<Status(std::string_view, std::string_view)>& visit) const {
+  if (!db_) return Closed();
   std::unique_ptr<rocksdb::Iterator> iterator(db_->NewIterator(rocksdb::ReadOptions(), handles_[kDefaultFamily]));
   for (iterator->Seek(rocksdb::Slice(kTokenPrefix.data(), kTokenPrefix.size()));
        iterator->Valid() && iterator->key().starts_with(rocksdb::Slice(kTokenPrefix.data(), kTokenPrefix.size()));
@@ -168,6 +212,7 @@ Status Store::ForEachToken(const std::function<Status(std::string_view, std::str
 }
 
 Status Store::Checkpoint(const std::string& directory) const {
+  if (!db_) return Closed();
   if (std::filesystem::exists(directory)) return Status::InvalidArgument(directory + " exists already");
   rocksdb::Checkpoint* raw = nullptr;
   rocksdb::Status status = rocksdb::Checkpoint::Create(db_.get(), &raw);
@@ -181,6 +226,7 @@ Status Store::Checkpoint(const std::string& directory) const {
 }
 
 Status Store::ForEachBlock(const std::function<Status(std::uint64_t, std::string_view)>& visit) const {
+  if (!db_) return Closed();
   rocksdb::ReadOptions options;
   options.fill_cache = false;  // a full scan should not evict what queries use
   options.readahead_size = 2 << 20;

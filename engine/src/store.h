@@ -22,6 +22,7 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Env;
 }  // namespace rocksdb
 
 namespace tally::internal {
@@ -37,8 +38,17 @@ class Store {
  public:
   enum class Mode { kReadWrite, kReadOnly };
 
-  static Result<std::unique_ptr<Store>> Open(const std::string& directory, Mode mode, bool create_if_missing);
+  // `env` null: the default environment (tests pass one that injects faults).
+  static Result<std::unique_ptr<Store>> Open(const std::string& directory, Mode mode, bool create_if_missing,
+                                             std::shared_ptr<rocksdb::Env> env = nullptr);
   ~Store();
+
+  // After a failed write RocksDB refuses further writes until it has
+  // recovered: Resume() asks it to (RocksDB's DB::Resume), else closes the
+  // database and opens it again; it fails while the cause (a full disk, say)
+  // is still there. While the database is closed every method answers
+  // Unavailable. REQUIRES: no other call in progress.
+  Status Resume();
 
   // Writes `blocks` in one atomic RocksDB write and fsyncs the WAL before
   // returning. REQUIRES: read-write mode.
@@ -64,8 +74,14 @@ class Store {
 
  private:
   Store() = default;
+  Status OpenDatabase(bool create_if_missing);
+  void CloseDatabase();
+  Status Closed() const;
   Status CheckOrWriteFormat(Mode mode);
 
+  std::string directory_;
+  Mode mode_ = Mode::kReadWrite;
+  std::shared_ptr<rocksdb::Env> env_;  // outlives db_
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };

@@ -705,6 +705,7 @@ std::string EncodeStatusResponse(const StatusResponse& response) {
     PutFixed64(&body, value);
   }
   body.append(response.chain_head);
+  PutString(&body, std::string_view(response.stopped).substr(0, kMessageBytesMax));
   return body;
 }
 
@@ -719,6 +720,7 @@ Status DecodeStatusResponse(std::string_view body, StatusResponse* response) {
   for (char c : response->chain_head) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return Malformed("status response");
   }
+  response->stopped = reader.String(kMessageBytesMax);
   return reader.Finish() ? Status::Ok() : Malformed("status response");
 }
 

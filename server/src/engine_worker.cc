@@ -93,6 +93,7 @@ void EngineWorker::ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size
     batches.emplace_back(std::get<std::vector<Command>>(jobs[index].request));
   }
   auto results = ledger_.ApplyBatches(batches);
+  stopped_ = !results.ok() && results.status().code() == Status::Code::kUnavailable;
   for (std::size_t index = begin; index < end; ++index) {
     if (!results.ok()) {
       jobs[index].completion(StatusError(results.status()));
@@ -103,6 +104,9 @@ void EngineWorker::ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size
 }
 
 Reply EngineWorker::Query(const Request& request) {
+  // After a failed write, commands retry it; so do queries, or a ledger
+  // that only answers queries would stay stopped.
+  if (stopped_) stopped_ = !ledger_.Resume().ok();
   if (const auto* members = std::get_if<std::vector<MemberKey>>(&request)) {
     auto balances = ledger_.GetBalances(*members);
     if (!balances.ok()) return StatusError(balances.status());
@@ -145,6 +149,7 @@ Reply EngineWorker::Query(const Request& request) {
   status.members = stats.members;
   status.connections = connections_();
   status.chain_head = stats.chain_head;
+  status.stopped = stats.stopped;
   return Reply{wire::Operation::kStatus, wire::EncodeStatusResponse(status)};
 }
 

@@ -74,6 +74,7 @@ class EngineWorker {
   std::deque<Job> queue_;
   bool stopping_ = false;
   std::atomic<bool> pending_hint_{false};  // the queue may be non-empty
+  bool stopped_ = false;                   // the last apply failed to write (worker thread only)
   static constexpr std::chrono::microseconds kSpinBeforeSleep{200};
   std::thread thread_;
 };

@@ -65,7 +65,7 @@ void Seed(const std::filesystem::path& directory) {
   Write(directory, "history-response", 8, EncodeHistoryResponse(page));
   Write(directory, "find-request", 9, EncodeFindRequest({7, {1, 2}}));
   Write(directory, "find-response", 10, EncodeFindResponse(CommandResult{ResultCode::kOk, 1, 2, 3, 4}));
-  Write(directory, "status-response", 11, EncodeStatusResponse({1, 2, 3, 4, 5, std::string(64, 'a')}));
+  Write(directory, "status-response", 11, EncodeStatusResponse({1, 2, 3, 4, 5, std::string(64, 'a'), "stopped"}));
   Write(directory, "member-status-request", 12, EncodeMemberStatusRequest({{7, 42}, 99}));
   MemberStatus status;
   status.tier_name = "silver";

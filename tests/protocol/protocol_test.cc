@@ -279,11 +279,12 @@ TEST(WireCodec, QueriesRoundTrip) {
   ASSERT_TRUE(DecodeFindResponse(EncodeFindResponse(std::nullopt), &found).ok());
   EXPECT_FALSE(found.has_value());
 
-  StatusResponse status{1, 2, 3, 4, 5, std::string(64, 'a')};
+  StatusResponse status{1, 2, 3, 4, 5, std::string(64, 'a'), "the disk is full"};
   StatusResponse decoded_status;
   ASSERT_TRUE(DecodeStatusResponse(EncodeStatusResponse(status), &decoded_status).ok());
   EXPECT_EQ(decoded_status.connections, 5u);
   EXPECT_EQ(decoded_status.chain_head, status.chain_head);
+  EXPECT_EQ(decoded_status.stopped, status.stopped);
   std::string not_hex = EncodeStatusResponse(status);
   not_hex[40] = 'g';
   EXPECT_FALSE(DecodeStatusResponse(not_hex, &decoded_status).ok());

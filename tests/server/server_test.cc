@@ -2,6 +2,7 @@
 // every operation and for concurrency, raw sockets for malformed frames.
 #include <gtest/gtest.h>
 
+#include <rocksdb/env.h>
 #include <xxhash.h>
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include "tally/internal/encoding.h"
 #include "tally/protocol.h"
 #include "tally/replay.h"
+#include "../engine/fillable_file_system.h"
 #include "../engine/test_util.h"
 
 namespace tally {
@@ -29,8 +31,9 @@ class ServerTest : public ::testing::Test {
   void SetUp() override { StartServer(0); }
   void TearDown() override { StopServer(); }
 
-  void StartServer(std::uint16_t port, std::uint32_t idle_timeout_ms = kIdleTimeoutMsDefault) {
-    auto ledger = Ledger::Open(directory_.path());
+  void StartServer(std::uint16_t port, std::uint32_t idle_timeout_ms = kIdleTimeoutMsDefault,
+                   OpenOptions open_options = {}) {
+    auto ledger = Ledger::Open(directory_.path(), std::move(open_options));
     ASSERT_TRUE(ledger.ok()) << ledger.status().ToString();
     ledger_ = std::move(ledger.value());
     server::ServerOptions options;
@@ -509,6 +512,40 @@ TEST_F(ServerTest, PipelinedRawRequestsAreAllAnsweredInOrderDespiteBackpressure)
     ASSERT_EQ(results.size(), 1u);
     EXPECT_EQ(results[0].balance, static_cast<std::int64_t>(2 * request));
   }
+}
+
+TEST_F(ServerTest, AFullDiskIsAnsweredUnavailableAndServedAgainWhenSpaceReturns) {
+  StopServer();
+  auto disk = std::make_shared<testing::FillableFileSystem>();
+  OpenOptions open_options;
+  open_options.env = rocksdb::NewCompositeEnv(disk);
+  StartServer(0, kIdleTimeoutMsDefault, open_options);
+  auto client = Connect();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Apply(std::vector<Command>{Earn(1, 1, 42, 100)}).ok());
+
+  disk->Fill();
+  auto refused = client->Apply(std::vector<Command>{Earn(2, 1, 42, 5)});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(refused.status().message().find("no space left on device"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_EQ(client->GetBalance({1, 42}).status().code(), Status::Code::kUnavailable);
+  auto stopped = client->GetStatus();
+  ASSERT_TRUE(stopped.ok()) << stopped.status().ToString();
+  EXPECT_NE(stopped->stopped.find("cannot write to its disk"), std::string::npos) << stopped->stopped;
+  EXPECT_EQ(stopped->last_sequence, 1u);
+
+  disk->Free();
+  // A query alone brings it back: the failed write lands first.
+  auto balance = client->GetBalance({1, 42});
+  ASSERT_TRUE(balance.ok()) << balance.status().ToString();
+  EXPECT_EQ(balance->points, 105);
+  auto again = client->Apply(std::vector<Command>{Earn(2, 1, 42, 5), Earn(3, 1, 42, 1)});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ((*again)[0].sequence, 2u) << "a retry answers the original result";
+  EXPECT_EQ((*again)[1].balance, 106);
+  EXPECT_TRUE(client->GetStatus()->stopped.empty());
 }
 
 TEST_F(ServerTest, ClientReconnectsAndResendsAfterTheServerRestarts) {

@@ -226,6 +226,7 @@ struct ServerStatus {
   std::uint64_t members = 0;
   std::uint64_t connections = 0;
   std::string chain_head;  // the chain hash at last_sequence: 64 hex digits (docs/audit.md)
+  std::string stopped;     // why the ledger refuses requests (a failed write); empty while it serves
 };
 
 struct HistoryPage {

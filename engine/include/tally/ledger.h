@@ -18,6 +18,10 @@
 #include "tally/status.h"
 #include "tally/types.h"
 
+namespace rocksdb {
+class Env;
+}  // namespace rocksdb
+
 namespace tally {
 
 struct OpenOptions {
@@ -25,6 +29,9 @@ struct OpenOptions {
   // Ledger time source in microseconds since the epoch; the ledger keeps its
   // time non-decreasing whatever this returns. Tests replace it.
   std::function<std::uint64_t()> clock_us;
+  // The RocksDB environment; null: the default. Fault tests pass one that
+  // fails writes.
+  std::shared_ptr<rocksdb::Env> env;
 };
 
 // Where the hash chain stands: the last sequence and its chain hash (hex).
@@ -41,6 +48,7 @@ struct LedgerStats {
   std::uint64_t memory_bytes = 0;     // the in-memory tables (members, ids, accounts and their lots)
   double recovery_seconds = 0;        // time Open() took to rebuild state
   std::string chain_head;             // SHA-256 chain hash at last_sequence, 64 hex digits (docs/audit.md)
+  std::string stopped;                // why the ledger refuses requests; empty while it serves
 };
 
 class Ledger {
@@ -56,9 +64,17 @@ class Ledger {
   // Applies `batch` (1..kBatchCommandsMax commands) in order, atomically and
   // durably: when this returns ok, every logged result is on disk. Returns
   // one result per command. A non-ok Status means nothing of the batch was
-  // acknowledged; after a write failure the ledger refuses further commands
-  // until it is reopened.
+  // acknowledged. After a failed write (a full disk, an I/O error) the
+  // ledger is Unavailable: it refuses commands and queries, and each later
+  // Apply() (or Resume()) first retries the failed write; the batches of
+  // the failed write may or may not end up applied (send them again with
+  // the same ids). After an error in the rules it stays stopped until it
+  // is reopened.
   Result<std::vector<CommandResult>> Apply(std::span<const Command> batch);
+
+  // Retries a failed write now: Ok when the ledger serves again (or never
+  // stopped), else why it still cannot.
+  Status Resume();
 
   // Applies several batches, each atomically, in one or more group commits
   // (as many as kGroupCommandsMax requires), in order; one result list per

@@ -1,0 +1,94 @@
+// FillableFileSystem: a RocksDB FileSystem for fault tests. Every write,
+// sync and file creation fails while the disk is "full" (with the error
+// RocksDB sees when a real disk fills up) or "failing" (an I/O error), and
+// works again once it is freed. Pass it to the ledger as
+// OpenOptions::env = rocksdb::NewCompositeEnv(file_system).
+#pragma once
+
+#include <rocksdb/file_system.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+namespace tally::testing {
+
+class FillableFileSystem final : public rocksdb::FileSystemWrapper {
+ public:
+  FillableFileSystem() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+  const char* Name() const override { return "FillableFileSystem"; }
+
+  void Fill() {
+    io_error_.store(false);
+    full_.store(true);
+  }
+  void FailWrites() {
+    io_error_.store(true);
+    full_.store(true);
+  }
+  void Free() { full_.store(false); }
+  int failed_writes() const { return failed_writes_.load(); }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& options,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* file,
+                                    rocksdb::IODebugContext* debug) override {
+    if (full_.load()) return NoSpace();
+    std::unique_ptr<rocksdb::FSWritableFile> target;
+    rocksdb::IOStatus status = target_->NewWritableFile(name, options, &target, debug);
+    if (status.ok()) file->reset(new File(std::move(target), this));
+    return status;
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& name, const rocksdb::FileOptions& options,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* file,
+                                       rocksdb::IODebugContext* debug) override {
+    if (full_.load()) return NoSpace();
+    std::unique_ptr<rocksdb::FSWritableFile> target;
+    rocksdb::IOStatus status = target_->ReopenWritableFile(name, options, &target, debug);
+    if (status.ok()) file->reset(new File(std::move(target), this));
+    return status;
+  }
+
+ private:
+  class File final : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    File(std::unique_ptr<rocksdb::FSWritableFile> target, FillableFileSystem* disk)
+        : FSWritableFileOwnerWrapper(std::move(target)), disk_(disk) {}
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                             rocksdb::IODebugContext* debug) override {
+      if (disk_->full_.load()) return disk_->NoSpace();
+      return FSWritableFileOwnerWrapper::Append(data, options, debug);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                             const rocksdb::DataVerificationInfo& info, rocksdb::IODebugContext* debug) override {
+      if (disk_->full_.load()) return disk_->NoSpace();
+      return FSWritableFileOwnerWrapper::Append(data, options, info, debug);
+    }
+    rocksdb::IOStatus Flush(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
+      if (disk_->full_.load()) return disk_->NoSpace();
+      return FSWritableFileOwnerWrapper::Flush(options, debug);
+    }
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
+      if (disk_->full_.load()) return disk_->NoSpace();
+      return FSWritableFileOwnerWrapper::Sync(options, debug);
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
+      if (disk_->full_.load()) return disk_->NoSpace();
+      return FSWritableFileOwnerWrapper::Fsync(options, debug);
+    }
+
+   private:
+    FillableFileSystem* disk_;
+  };
+
+  rocksdb::IOStatus NoSpace() {
+    failed_writes_.fetch_add(1);
+    if (io_error_.load()) return rocksdb::IOStatus::IOError("injected: input/output error");
+    return rocksdb::IOStatus::NoSpace("injected: no space left on device");
+  }
+
+  std::atomic<bool> full_{false};
+  std::atomic<bool> io_error_{false};
+  std::atomic<int> failed_writes_{0};
+};
+
+}  // namespace tally::testing
