@@ -10,6 +10,7 @@ Server::Server(Ledger& ledger, const ServerOptions& options)
       acceptor_(io_),
       signals_(io_),
       options_(options),
+      budget_(options.request_bytes_max),
       worker_(ledger, [this] { return connections_.load(); }) {}
 
 Server::~Server() { worker_.Stop(); }
@@ -79,7 +80,8 @@ std::uint64_t Server::OpenConnections() {
 }
 
 asio::awaitable<void> Server::AcceptLoop() {
-  const SessionOptions session_options{options_.idle_timeout_ms, "tallyd", &ledger_};
+  const SessionOptions session_options{options_.idle_timeout_ms, options_.io_timeout_ms, "tallyd", &ledger_,
+                                       &budget_};
   while (!stopping_) {
     error_code error;
     asio::ip::tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, error));
@@ -88,7 +90,7 @@ asio::awaitable<void> Server::AcceptLoop() {
       continue;  // e.g. the peer gave up before accept; keep serving
     }
     const std::uint64_t open = OpenConnections();
-    if (open >= kConnectionsMax) {
+    if (open >= options_.connections_max) {
       socket.close(error);  // over the limit: refuse by closing at once
       continue;
     }

@@ -1,4 +1,4 @@
-// Server: the listener. Accepts connections (up to kConnectionsMax), starts a
+// Server: the listener. Accepts connections (up to connections_max), starts a
 // Session for each, and on Stop() (or SIGINT/SIGTERM) stops accepting, lets
 // every session answer what it has in flight, and returns from Run().
 //
@@ -20,6 +20,9 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 7411;  // 0: any free port (see port())
   std::uint32_t idle_timeout_ms = kIdleTimeoutMsDefault;
+  std::uint32_t io_timeout_ms = kIoTimeoutMs;
+  std::size_t connections_max = kConnectionsMax;
+  std::uint64_t request_bytes_max = kServerRequestBytesMax;  // RequestBudget
   bool handle_signals = true;
 };
 
@@ -30,6 +33,7 @@ class Server {
   ~Server();
 
   std::uint16_t port() const { return port_; }
+  const RequestBudget& budget() const { return budget_; }
   void Run();
   void Stop();
 
@@ -47,6 +51,7 @@ class Server {
   std::uint16_t port_ = 0;
   std::vector<std::weak_ptr<Session>> sessions_;  // I/O thread only
   std::atomic<std::uint64_t> connections_{0};
+  RequestBudget budget_;
   EngineWorker worker_;
   bool stopping_ = false;
 };

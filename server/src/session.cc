@@ -84,6 +84,24 @@ Status DecodeRequest(Operation operation, std::string_view body, Request* reques
 
 }  // namespace
 
+std::uint64_t RequestCharge(const wire::Header& header) {
+  constexpr std::uint64_t kFixed = 4u << 10;          // the request's bookkeeping, a small response
+  constexpr std::uint64_t kPageResponse = 256u << 10;  // a history, segment or member status answer
+  const std::uint64_t body = header.body_bytes;
+  switch (header.operation) {
+    case Operation::kApply:
+      return kFixed + 3 * body;  // the body, its decoded commands, the results
+    case Operation::kBalance:
+      return kFixed + 5 * body;  // 12 bytes a member asked, 16 decoded, 40 answered
+    case Operation::kHistory:
+    case Operation::kSegment:
+    case Operation::kMemberStatus:
+      return kFixed + body + kPageResponse;
+    default:
+      return kFixed + body;
+  }
+}
+
 Session::Session(asio::ip::tcp::socket socket, EngineWorker& worker, SessionOptions options)
     : socket_(std::move(socket)),
       worker_(worker),
@@ -116,6 +134,11 @@ void Session::Close() {
   if (closed_) return;
   closed_ = true;
   reading_done_ = true;
+  // Replies that will never be written free their charge now; replies
+  // still to come from the worker free theirs when they arrive.
+  for (const Outgoing& outgoing : outbox_) Written(outgoing.reply, outgoing.charge);
+  outbox_.clear();
+  options_.budget->Forget(&wake_reader_);
   error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
@@ -148,7 +171,10 @@ asio::awaitable<void> Session::ReadLoop() {
     if (reading_done_) break;
 
     error_code error;
-    read_deadline_.expires_after(milliseconds(options_.idle_timeout_ms));
+    // Before hello, a connection has the I/O deadline, not the idle one: a
+    // flood of silent connections does not hold the connection slots long.
+    read_deadline_.expires_after(
+        milliseconds(hello_done_ ? options_.idle_timeout_ms : std::min(options_.idle_timeout_ms, options_.io_timeout_ms)));
     co_await asio::async_read(socket_, asio::buffer(header_bytes), asio::redirect_error(asio::use_awaitable, error));
     if (error) break;  // closed by the peer, a deadline, or Stop()
     wire::Header header;
@@ -162,24 +188,43 @@ asio::awaitable<void> Session::ReadLoop() {
                     std::to_string(header.version));
       break;
     }
-    body.resize(header.body_bytes);
-    read_deadline_.expires_after(milliseconds(kIoTimeoutMs));
-    co_await asio::async_read(socket_, asio::buffer(body), asio::redirect_error(asio::use_awaitable, error));
-    if (error) break;
-    read_deadline_.expires_at(kNever);
-    if (Status status = wire::CheckBody(header, body); !status.ok()) {
-      SendError(header.request_id, ErrorCode::kBadFrame, status.message());
+    if (!hello_done_ && header.body_bytes > kHelloBodyBytesMax) {
+      SendError(header.request_id, ErrorCode::kBadRequest,
+                "a first frame of " + std::to_string(header.body_bytes) + " bytes; hello takes at most " +
+                    std::to_string(kHelloBodyBytesMax));
       break;
     }
-    if (!Handle(header, body)) break;
+    // The server-wide budget: wait (not reading) until this request fits.
+    const std::uint64_t charge = RequestCharge(header);
+    read_deadline_.expires_at(kNever);
+    while (!reading_done_ && !options_.budget->TryCharge(charge, header.body_bytes > kLargeRequestBodyBytes)) {
+      wake_reader_.expires_at(kNever);
+      options_.budget->Wait(&wake_reader_);
+      error_code ignored;
+      co_await wake_reader_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+    if (reading_done_) break;
+    body.resize(header.body_bytes);
+    read_deadline_.expires_after(milliseconds(options_.io_timeout_ms));
+    co_await asio::async_read(socket_, asio::buffer(body), asio::redirect_error(asio::use_awaitable, error));
+    read_deadline_.expires_at(kNever);
+    Status checked = error ? Status::Unavailable(error.message()) : wire::CheckBody(header, body);
+    if (error || !checked.ok() || !Handle(header, body, charge)) {
+      if (!error && !checked.ok()) SendError(header.request_id, ErrorCode::kBadFrame, checked.message());
+      options_.budget->Release(charge);  // not in flight: Handle takes the charge only when it submits
+      break;
+    }
+    // Memory goes back as requests are answered, not when the connection ends.
+    if (body.capacity() > kLargeRequestBodyBytes) std::string().swap(body);
   }
   reading_done_ = true;
   read_deadline_.expires_at(kNever);
+  options_.budget->Forget(&wake_reader_);
   // Answer what is in flight, then close (WriteLoop closes once drained).
   wake_writer_.cancel();
 }
 
-bool Session::Handle(const wire::Header& header, std::string_view body) {
+bool Session::Handle(const wire::Header& header, std::string_view body, std::uint64_t charge) {
   const std::uint64_t request_id = header.request_id;
   if (header.flags != 0) {
     SendError(request_id, ErrorCode::kBadFrame, "a request has no flags set");
@@ -215,7 +260,9 @@ bool Session::Handle(const wire::Header& header, std::string_view body) {
       }
     }
     hello_done_ = true;
-    Send(Operation::kHello, request_id, wire::EncodeHelloResponse({wire::kProtocolVersion, options_.server_name}));
+    ++in_flight_;
+    Send(Operation::kHello, request_id, wire::EncodeHelloResponse({wire::kProtocolVersion, options_.server_name}),
+         true, charge);
     return true;
   }
 
@@ -236,12 +283,10 @@ bool Session::Handle(const wire::Header& header, std::string_view body) {
   }
   ++in_flight_;
   auto self = shared_from_this();
-  worker_.Submit(std::move(request), [self, request_id](Reply reply) {
+  worker_.Submit(std::move(request), [self, request_id, charge](Reply reply) {
     // On the worker thread: hand the reply to the I/O thread.
-    asio::post(self->socket_.get_executor(), [self, request_id, reply = std::move(reply)] {
-      --self->in_flight_;
-      self->Send(reply.operation, request_id, reply.body);
-      self->wake_reader_.cancel();
+    asio::post(self->socket_.get_executor(), [self, request_id, charge, reply = std::move(reply)] {
+      self->Send(reply.operation, request_id, reply.body, true, charge);
     });
   });
   return true;
@@ -279,12 +324,23 @@ std::string Session::Refusal(const Request& request) const {
   return {};  // status: any token
 }
 
-void Session::Send(Operation operation, std::uint64_t request_id, std::string_view body) {
-  if (closed_) return;
-  std::string frame;
-  wire::AppendFrame(operation, wire::kResponse, request_id, body, &frame);
-  outbox_.push_back(std::move(frame));
+void Session::Send(Operation operation, std::uint64_t request_id, std::string_view body, bool reply,
+                   std::uint64_t charge) {
+  if (closed_) {
+    Written(reply, charge);  // dropped
+    return;
+  }
+  Outgoing outgoing{std::string(), reply, charge};
+  wire::AppendFrame(operation, wire::kResponse, request_id, body, &outgoing.frame);
+  outbox_.push_back(std::move(outgoing));
   wake_writer_.cancel();
+}
+
+void Session::Written(bool reply, std::uint64_t charge) {
+  if (!reply) return;
+  --in_flight_;
+  options_.budget->Release(charge);
+  wake_reader_.cancel();  // a slot is free
 }
 
 void Session::SendError(std::uint64_t request_id, ErrorCode code, const std::string& message) {
@@ -301,14 +357,15 @@ asio::awaitable<void> Session::WriteLoop() {
       continue;
     }
     // Write everything queued so far in one go.
-    std::vector<std::string> frames(std::make_move_iterator(outbox_.begin()), std::make_move_iterator(outbox_.end()));
+    std::vector<Outgoing> frames(std::make_move_iterator(outbox_.begin()), std::make_move_iterator(outbox_.end()));
     outbox_.clear();
     std::vector<asio::const_buffer> buffers;
-    for (const std::string& frame : frames) buffers.push_back(asio::buffer(frame));
+    for (const Outgoing& outgoing : frames) buffers.push_back(asio::buffer(outgoing.frame));
     error_code error;
-    write_deadline_.expires_after(milliseconds(kIoTimeoutMs));
+    write_deadline_.expires_after(milliseconds(options_.io_timeout_ms));
     co_await asio::async_write(socket_, buffers, asio::redirect_error(asio::use_awaitable, error));
     write_deadline_.expires_at(kNever);
+    for (const Outgoing& outgoing : frames) Written(outgoing.reply, outgoing.charge);
     if (error) break;
   }
   Close();

@@ -3,11 +3,15 @@
 // second loop writes responses in the order they complete. Both run as
 // coroutines on the server's single I/O thread.
 //
-// Limits: at most kRequestsInFlightPerConnectionMax requests in flight (then
-// the session stops reading: backpressure); frames of at most
-// wire::kBodyBytesMax; an idle deadline between requests and an I/O deadline
-// for a body to arrive or a response to leave. Any malformed frame gets an
-// error frame where one can be sent, and the connection is closed.
+// Limits: at most kRequestsInFlightPerConnectionMax requests in flight, from
+// the header read to the response written (then the session stops reading:
+// backpressure); every request charged to the server's RequestBudget
+// before its body is read (the session waits while it does not fit);
+// frames of at most wire::kBodyBytesMax, and a hello of at most
+// kHelloBodyBytesMax; an idle deadline between requests (the I/O deadline
+// before hello) and an I/O deadline for a body to arrive or a response to
+// leave. Any malformed frame gets an error frame where one can be sent, and
+// the connection is closed.
 //
 // Thread safety: all methods run on the I/O thread.
 #pragma once
@@ -19,15 +23,23 @@
 
 #include "tally/internal/asio.h"
 #include "engine_worker.h"
+#include "request_budget.h"
 #include "tally/auth.h"
+#include "tally/limits.h"
 
 namespace tally::server {
 
 struct SessionOptions {
   std::uint32_t idle_timeout_ms = 0;
+  std::uint32_t io_timeout_ms = kIoTimeoutMs;
   std::string server_name;
-  const Ledger* ledger = nullptr;  // for tokens at hello (docs/security.md)
+  const Ledger* ledger = nullptr;     // for tokens at hello (docs/security.md)
+  RequestBudget* budget = nullptr;    // the server's, shared by every session
 };
+
+// What a request is charged against the RequestBudget: its body, and a
+// bound on its decoded form and its response.
+std::uint64_t RequestCharge(const wire::Header& header);
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -43,9 +55,14 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> ReadLoop();
   asio::awaitable<void> WriteLoop();
   asio::awaitable<void> Watch(asio::steady_timer& deadline);
-  // Decodes one request; false (after queuing an error) when the connection must close.
-  bool Handle(const wire::Header& header, std::string_view body);
-  void Send(wire::Operation operation, std::uint64_t request_id, std::string_view body);
+  // Decodes one request charged `charge`; false (after queuing an error)
+  // when the connection must close.
+  bool Handle(const wire::Header& header, std::string_view body, std::uint64_t charge);
+  // Queues a frame; a reply to a request in flight carries its charge,
+  // released once it is written.
+  void Send(wire::Operation operation, std::uint64_t request_id, std::string_view body, bool reply = false,
+            std::uint64_t charge = 0);
+  void Written(bool reply, std::uint64_t charge);  // a reply is written or dropped
   void SendError(std::uint64_t request_id, wire::ErrorCode code, const std::string& message);
   void Close();
 
@@ -56,8 +73,13 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::steady_timer write_deadline_;
   asio::steady_timer wake_writer_;   // cancelled to wake WriteLoop
   asio::steady_timer wake_reader_;   // cancelled to wake ReadLoop when a slot frees
-  std::deque<std::string> outbox_;   // encoded frames waiting to be written
-  std::size_t in_flight_ = 0;
+  struct Outgoing {
+    std::string frame;
+    bool reply = false;       // answers a request in flight
+    std::uint64_t charge = 0;
+  };
+  std::deque<Outgoing> outbox_;      // encoded frames waiting to be written
+  std::size_t in_flight_ = 0;        // requests read whose response is not yet written
   bool hello_done_ = false;
   // The token this connection presented; nullopt when the ledger has no
   // tokens and everything is allowed (on loopback only).

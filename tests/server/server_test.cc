@@ -28,18 +28,15 @@ using testing::Reverse;
 
 class ServerTest : public ::testing::Test {
  protected:
-  void SetUp() override { StartServer(0); }
+  void SetUp() override { StartServer(); }
   void TearDown() override { StopServer(); }
 
-  void StartServer(std::uint16_t port, std::uint32_t idle_timeout_ms = kIdleTimeoutMsDefault,
-                   OpenOptions open_options = {}) {
+  void StartServer(server::ServerOptions options = {}, OpenOptions open_options = {}) {
     auto ledger = Ledger::Open(directory_.path(), std::move(open_options));
     ASSERT_TRUE(ledger.ok()) << ledger.status().ToString();
     ledger_ = std::move(ledger.value());
-    server::ServerOptions options;
-    options.port = port;
+    if (options.port == server::ServerOptions().port) options.port = 0;
     options.handle_signals = false;
-    options.idle_timeout_ms = idle_timeout_ms;
     auto bound = server::Server::Bind(*ledger_, options);
     ASSERT_TRUE(bound.ok()) << bound.status().ToString();
     server_ = std::move(bound.value());
@@ -124,6 +121,15 @@ class RawConnection {
   }
 
   void Close() { socket_.close(); }
+
+  // True once the server has closed the connection (what it sent before
+  // is skipped).
+  bool ServerClosed() {
+    char byte;
+    error_code error;
+    while (!error) asio::read(socket_, asio::buffer(&byte, 1), error);
+    return error == asio::error::eof || error == asio::error::connection_reset;
+  }
 
  private:
   asio::io_context io_;
@@ -519,7 +525,7 @@ TEST_F(ServerTest, AFullDiskIsAnsweredUnavailableAndServedAgainWhenSpaceReturns)
   auto disk = std::make_shared<testing::FillableFileSystem>();
   OpenOptions open_options;
   open_options.env = rocksdb::NewCompositeEnv(disk);
-  StartServer(0, kIdleTimeoutMsDefault, open_options);
+  StartServer({}, open_options);
   auto client = Connect();
   ASSERT_NE(client, nullptr);
   ASSERT_TRUE(client->Apply(std::vector<Command>{Earn(1, 1, 42, 100)}).ok());
@@ -548,6 +554,115 @@ TEST_F(ServerTest, AFullDiskIsAnsweredUnavailableAndServedAgainWhenSpaceReturns)
   EXPECT_TRUE(client->GetStatus()->stopped.empty());
 }
 
+// Waits, yielding, until `done` holds; fails the test if it never does (a
+// guard against hanging, not a timing check).
+template <typename Condition>
+bool Eventually(Condition done) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// Huge frames from many connections: the server charges each request to
+// its budget before it reads the body, so the connections beyond the
+// budget wait unread (no memory), and ordinary requests, which may use
+// the quarter huge ones may not, are served meanwhile.
+TEST_F(ServerTest, AFloodOfHugeFramesStaysWithinTheBudgetAndOthersAreServed) {
+  StopServer();
+  server::ServerOptions options;
+  options.request_bytes_max = 8u << 20;
+  options.io_timeout_ms = 600'000;  // the flood stalls on purpose; no deadline may end it
+  StartServer(options);
+
+  std::vector<Command> batch;
+  for (std::uint64_t index = 0; index < kBatchCommandsMax; ++index) batch.push_back(Earn(0, 2, index % 100, 1));
+  constexpr int kFlooders = 4;
+  std::vector<std::string> frames;
+  for (int flooder = 0; flooder < kFlooders; ++flooder) {
+    for (std::uint64_t index = 0; index < batch.size(); ++index) batch[index].id = Id(1'000'000 * (flooder + 1) + index);
+    std::string frame;
+    wire::AppendFrame(wire::Operation::kApply, 0, 1, wire::EncodeApplyRequest(batch), &frame);
+    frames.push_back(std::move(frame));
+  }
+  wire::Header header;
+  ASSERT_TRUE(wire::DecodeHeader(std::string_view(frames[0]).substr(0, wire::kHeaderBytes), &header).ok());
+  const std::uint64_t charge = server::RequestCharge(header);
+  ASSERT_GT(header.body_bytes, kLargeRequestBodyBytes);
+  const std::uint64_t fitting = options.request_bytes_max / 4 * 3 / charge;  // huge requests that fit at once
+  ASSERT_GE(fitting, 1u);
+  ASSERT_LT(fitting, static_cast<std::uint64_t>(kFlooders));
+
+  // Each flooder sends its header and half its body, then stalls.
+  std::vector<std::unique_ptr<RawConnection>> flooders;
+  for (const std::string& frame : frames) {
+    flooders.push_back(std::make_unique<RawConnection>(port_));
+    flooders.back()->Hello();
+    flooders.back()->Send(std::string_view(frame).substr(0, wire::kHeaderBytes + header.body_bytes / 2));
+  }
+  const server::RequestBudget& budget = server_->budget();
+  ASSERT_TRUE(Eventually([&] { return budget.in_use() >= fitting * charge && budget.refusals() >= kFlooders - fitting; }))
+      << "in use " << budget.in_use() << ", refusals " << budget.refusals();
+  EXPECT_LE(budget.in_use(), options.request_bytes_max / 4 * 3) << "huge requests stay within three quarters";
+
+  // Meanwhile an ordinary client is served.
+  auto client = Connect();
+  ASSERT_TRUE(client);
+  auto applied = client->Apply(std::vector<Command>{Earn(1, 1, 42, 100), Earn(2, 1, 42, 5)});
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  EXPECT_EQ(client->GetBalance({1, 42})->points, 105);
+  EXPECT_EQ(client->GetStatus()->last_sequence, 2u) << "no flood request has been applied yet";
+
+  // The flood finishes its bodies: every request is applied, in turn.
+  for (int flooder = 0; flooder < kFlooders; ++flooder) {
+    flooders[flooder]->Send(std::string_view(frames[flooder]).substr(wire::kHeaderBytes + header.body_bytes / 2));
+  }
+  for (auto& flooder : flooders) {
+    wire::Header reply;
+    std::string body;
+    ASSERT_TRUE(flooder->ReadFrame(&reply, &body));
+    std::vector<CommandResult> results;
+    ASSERT_TRUE(wire::DecodeApplyResponse(body, &results).ok());
+    EXPECT_EQ(results.size(), batch.size());
+  }
+  const auto per_flooder = std::count_if(batch.begin(), batch.end(), [](const Command& c) { return c.member == 7; });
+  EXPECT_EQ(client->GetBalance({2, 7})->points, kFlooders * per_flooder);
+  EXPECT_LE(budget.peak(), options.request_bytes_max);
+  flooders.clear();
+  client.reset();
+  // Every charge comes back: nothing leaks when connections end.
+  EXPECT_TRUE(Eventually([&] { return budget.in_use() == 0; })) << "still charged: " << budget.in_use();
+}
+
+// A flood of connections that never say hello: past connections_max they
+// are closed at once, the others at the I/O deadline, and then the server
+// takes ordinary clients again. A first frame larger than a hello is
+// refused from its header.
+TEST_F(ServerTest, AFloodOfSilentConnectionsIsShedAndTheServerServesAgain) {
+  StopServer();
+  server::ServerOptions options;
+  options.connections_max = 8;
+  options.io_timeout_ms = 200;
+  StartServer(options);
+  std::vector<std::unique_ptr<RawConnection>> silent;
+  for (std::size_t index = 0; index < 2 * options.connections_max; ++index) {
+    silent.push_back(std::make_unique<RawConnection>(port_));
+  }
+  for (auto& connection : silent) EXPECT_TRUE(connection->ServerClosed());
+
+  auto client = Connect();
+  ASSERT_TRUE(client);
+  EXPECT_EQ(client->Submit(Earn(1, 1, 42, 100))->balance, 100);
+
+  RawConnection huge_hello(port_);
+  std::string frame;
+  wire::AppendFrame(wire::Operation::kHello, 0, 1, std::string(kHelloBodyBytesMax + 1, 'x'), &frame);
+  huge_hello.Send(std::string_view(frame).substr(0, wire::kHeaderBytes));
+  huge_hello.ExpectErrorThenClose(wire::ErrorCode::kBadRequest);
+}
+
 TEST_F(ServerTest, ClientReconnectsAndResendsAfterTheServerRestarts) {
   auto client = Connect();
   ASSERT_TRUE(client);
@@ -556,7 +671,9 @@ TEST_F(ServerTest, ClientReconnectsAndResendsAfterTheServerRestarts) {
   StopServer();
   // Calls made while the server is down wait for it, within their deadline.
   auto pending = client->SubmitAsync(Earn(2, 1, 42, 50));
-  StartServer(port);
+  server::ServerOptions options;
+  options.port = port;
+  StartServer(options);
   auto result = pending.get();
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->balance, 150);

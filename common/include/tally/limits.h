@@ -48,6 +48,14 @@ inline constexpr std::uint64_t kCommandIdsMax = std::uint64_t{1} << 32;
 // reading from it (backpressure).
 inline constexpr std::size_t kConnectionsMax = 1024;
 inline constexpr std::size_t kRequestsInFlightPerConnectionMax = 64;
+// Server-wide bound on what requests in flight hold, over all connections
+// (server/src/request_budget.h): bodies, decoded forms and responses, as
+// charged by RequestCharge(). Bodies over kLargeRequestBodyBytes may use
+// only three quarters of it, so that huge frames cannot crowd out small
+// requests. A hello body is small; a larger one closes the connection.
+inline constexpr std::uint64_t kServerRequestBytesMax = 64u << 20;
+inline constexpr std::uint32_t kLargeRequestBodyBytes = 64u << 10;
+inline constexpr std::uint32_t kHelloBodyBytesMax = 1024;
 // Most requests the engine worker takes from its queue at once.
 inline constexpr std::size_t kWorkerJobsPerRoundMax = 4096;
 
