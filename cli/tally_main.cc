@@ -86,7 +86,10 @@ subcommands (docs/engine.md and docs/loyalty.md say what each does):
            [--format csv|jsonl]   the events of --data DIR in sequence order (docs/audit.md)
 
 With --server, --token SECRET (or TALLY_TOKEN in the environment) is the token
-to present when the server has tokens (docs/security.md).
+to present when the server has tokens, and --tls-ca FILE (or TALLY_TLS_CA)
+speaks TLS, trusting the CA certificates in FILE ("system": the system's);
+the server's certificate must name --tls-name NAME, or the HOST of --server
+(docs/security.md).
 A command id (--id, 32 hex digits) is generated and printed when not given;
 send the same id again to retry safely.
 exit status: 0 ok, 1 rejected (or not allowed by the token), 2 usage error, 3 server unreachable or no
@@ -1006,6 +1009,11 @@ int Run(const Arguments& arguments) {
     options.client_name = "tally-cli";
     const char* environment_token = std::getenv("TALLY_TOKEN");
     options.credentials = arguments.Text("--token", environment_token != nullptr ? environment_token : "");
+    const char* environment_ca = std::getenv("TALLY_TLS_CA");
+    options.tls_ca_file = arguments.Text("--tls-ca", environment_ca != nullptr ? environment_ca : "");
+    options.tls = !options.tls_ca_file.empty();
+    if (options.tls_ca_file == "system") options.tls_ca_file.clear();  // the system's CAs
+    options.tls_server_name = arguments.Text("--tls-name", "");
     // A backup links the database files and copies the WAL; give it time.
     if (subcommand == "backup") options.call_timeout = std::chrono::minutes(1);
     auto client = tally::Client::Connect(options);

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "tally/internal/asio.h"
+#include "tally/internal/stream.h"
 #include "tally/protocol.h"
 
 namespace tally {
@@ -69,7 +70,7 @@ Status Expired() {
 
 class Client::Core {
  public:
-  explicit Core(ClientOptions options) : options_(std::move(options)), socket_(io_), wake_(io_, kNever) {}
+  explicit Core(ClientOptions options) : options_(std::move(options)), wake_(io_, kNever) {}
 
   ~Core() {
     asio::post(io_, [this] {
@@ -81,6 +82,11 @@ class Client::Core {
 
   // Starts the I/O thread and waits for the first connection.
   Status Start() {
+    if (options_.tls) {
+      auto tls = internal::ClientTlsContext(options_.tls_ca_file);
+      if (!tls.ok()) return tls.status();
+      tls_ = std::move(*tls);
+    }
     std::future<Status> connected = first_connect_.get_future();
     asio::co_spawn(io_, [this] { return Run(); }, asio::detached);
     asio::co_spawn(io_, [this] { return ExpiryLoop(); }, asio::detached);
@@ -120,8 +126,9 @@ class Client::Core {
       delay = kReconnectDelayMin;
       connected_ = true;
       const std::uint64_t generation = ++generation_;
-      asio::co_spawn(io_, [this, generation] { return ReadLoop(generation); }, asio::detached);
-      co_await WriteLoop();
+      std::shared_ptr<internal::Stream> stream = stream_;  // the loops keep it alive
+      asio::co_spawn(io_, [this, generation, stream] { return ReadLoop(generation, stream); }, asio::detached);
+      co_await WriteLoop(*stream);
       // The connection is gone: what was in flight goes first on the next one,
       // with the same command ids.
       for (auto entry = in_flight_.rbegin(); entry != in_flight_.rend(); ++entry) {
@@ -161,33 +168,40 @@ class Client::Core {
 
   asio::awaitable<Status> ConnectAndHello() {
     error_code error;
-    socket_ = asio::ip::tcp::socket(io_);
     const asio::ip::address address = asio::ip::make_address(options_.host, error);
     if (error) co_return Status::InvalidArgument("'" + options_.host + "' is not an IP address");
+    auto stream = std::make_shared<internal::Stream>(
+        asio::ip::tcp::socket(io_), tls_.get(),
+        options_.tls_server_name.empty() ? options_.host : options_.tls_server_name);
+    stream_ = stream;
     asio::steady_timer deadline(io_, options_.connect_timeout);
-    deadline.async_wait([this](const error_code& cancelled) {
-      if (!cancelled) {
-        error_code ignored;
-        socket_.close(ignored);
-      }
+    deadline.async_wait([stream](const error_code& cancelled) {
+      if (!cancelled) stream->Close();
     });
-    co_await socket_.async_connect({address, options_.port}, asio::redirect_error(asio::use_awaitable, error));
+    co_await stream->socket().async_connect({address, options_.port}, asio::redirect_error(asio::use_awaitable, error));
     if (error) {
       deadline.cancel();
       co_return Status::Unavailable("cannot connect to " + options_.host + ":" + std::to_string(options_.port) +
                                     ": " + error.message());
     }
-    socket_.set_option(asio::ip::tcp::no_delay(true), error);
+    error = co_await stream->Handshake(false);
+    if (error) {
+      deadline.cancel();
+      co_return Status::Unavailable("TLS with " + options_.host + ":" + std::to_string(options_.port) +
+                                    " failed: " + internal::DescribeError(error));
+    }
+    stream->socket().set_option(asio::ip::tcp::no_delay(true), error);
     std::string frame;
     wire::AppendFrame(Operation::kHello, 0, 0,
                       wire::EncodeHelloRequest({wire::kProtocolVersion, options_.client_name, options_.credentials}),
                       &frame);
-    co_await asio::async_write(socket_, asio::buffer(frame), asio::redirect_error(asio::use_awaitable, error));
+    const std::vector<asio::const_buffer> hello_buffers{asio::buffer(frame)};
+    error = co_await stream->Write(hello_buffers);
     wire::Header header;
     std::string body;
     // Not a conditional expression: g++ 12 miscompiles co_await inside one.
     Status status = Status::Unavailable("hello: " + error.message());
-    if (!error) status = co_await ReadFrame(&header, &body);
+    if (!error) status = co_await ReadFrame(*stream, &header, &body);
     deadline.cancel();
     if (!status.ok()) co_return status;
     if (header.operation == Operation::kError) {
@@ -207,10 +221,9 @@ class Client::Core {
     co_return Status::Ok();
   }
 
-  asio::awaitable<Status> ReadFrame(wire::Header* header, std::string* body) {
+  asio::awaitable<Status> ReadFrame(internal::Stream& stream, wire::Header* header, std::string* body) {
     std::string header_bytes(wire::kHeaderBytes, '\0');
-    error_code error;
-    co_await asio::async_read(socket_, asio::buffer(header_bytes), asio::redirect_error(asio::use_awaitable, error));
+    error_code error = co_await stream.Read(asio::buffer(header_bytes));
     if (error) co_return Status::Unavailable("connection lost: " + error.message());
     if (Status status = wire::DecodeHeader(header_bytes, header); !status.ok()) co_return status;
     if (header->version != wire::kProtocolVersion || (header->flags & wire::kResponse) == 0) {
@@ -218,16 +231,16 @@ class Client::Core {
                                     std::to_string(wire::kProtocolVersion) + " response");
     }
     body->resize(header->body_bytes);
-    co_await asio::async_read(socket_, asio::buffer(*body), asio::redirect_error(asio::use_awaitable, error));
+    error = co_await stream.Read(asio::buffer(*body));
     if (error) co_return Status::Unavailable("connection lost: " + error.message());
     co_return wire::CheckBody(*header, *body);
   }
 
-  asio::awaitable<void> ReadLoop(std::uint64_t generation) {
+  asio::awaitable<void> ReadLoop(std::uint64_t generation, std::shared_ptr<internal::Stream> stream) {
     wire::Header header;
     std::string body;
     while (connected_ && generation == generation_) {
-      const Status status = co_await ReadFrame(&header, &body);
+      const Status status = co_await ReadFrame(*stream, &header, &body);
       if (generation != generation_) co_return;  // the loop of a connection already replaced
       if (!status.ok()) break;
       auto entry = in_flight_.find(header.request_id);
@@ -282,7 +295,7 @@ class Client::Core {
     return true;
   }
 
-  asio::awaitable<void> WriteLoop() {
+  asio::awaitable<void> WriteLoop(internal::Stream& stream) {
     while (connected_ && !stopping_) {
       TakeIncoming();
       std::erase_if(pending_, [](const CallPtr& call) { return call->finished; });
@@ -295,7 +308,8 @@ class Client::Core {
       std::string frames;
       while (!pending_.empty() && in_flight_.size() < options_.requests_in_flight_max) PackRequest(&frames);
       error_code error;
-      co_await asio::async_write(socket_, asio::buffer(frames), asio::redirect_error(asio::use_awaitable, error));
+      const std::vector<asio::const_buffer> buffers{asio::buffer(frames)};
+      error = co_await stream.Write(buffers);
       if (error) break;
     }
     Disconnect();
@@ -377,15 +391,14 @@ class Client::Core {
 
   void Disconnect() {
     connected_ = false;
-    error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    if (stream_) stream_->Close();
     wake_.cancel();
   }
 
   const ClientOptions options_;
   asio::io_context io_;
-  asio::ip::tcp::socket socket_;
+  std::shared_ptr<asio::ssl::context> tls_;    // null: in the clear
+  std::shared_ptr<internal::Stream> stream_;   // the current connection
   asio::steady_timer wake_;
   asio::steady_timer expiry_timer_{io_};
   std::thread thread_;

@@ -30,6 +30,14 @@ Result<std::unique_ptr<Server>> Server::Bind(Ledger& ledger, const ServerOptions
                                      "create`, or listen on 127.0.0.1");
     }
   }
+  if (options.tls_certificate_file.empty() != options.tls_key_file.empty()) {
+    return Status::InvalidArgument("TLS needs both a certificate chain and a private key");
+  }
+  if (!options.tls_certificate_file.empty()) {
+    auto tls = internal::ServerTlsContext(options.tls_certificate_file, options.tls_key_file);
+    if (!tls.ok()) return tls.status();
+    server->tls_ = std::move(*tls);
+  }
   const asio::ip::tcp::endpoint endpoint(address, options.port);
   server->acceptor_.open(endpoint.protocol(), error);
   if (!error) server->acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), error);
@@ -81,7 +89,7 @@ std::uint64_t Server::OpenConnections() {
 
 asio::awaitable<void> Server::AcceptLoop() {
   const SessionOptions session_options{options_.idle_timeout_ms, options_.io_timeout_ms, "tallyd", &ledger_,
-                                       &budget_};
+                                       &budget_, tls_.get()};
   while (!stopping_) {
     error_code error;
     asio::ip::tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, error));

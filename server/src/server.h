@@ -23,6 +23,9 @@ struct ServerOptions {
   std::uint32_t io_timeout_ms = kIoTimeoutMs;
   std::size_t connections_max = kConnectionsMax;
   std::uint64_t request_bytes_max = kServerRequestBytesMax;  // RequestBudget
+  // TLS (docs/security.md): both PEM files, or neither for the clear.
+  std::string tls_certificate_file;
+  std::string tls_key_file;
   bool handle_signals = true;
 };
 
@@ -52,6 +55,7 @@ class Server {
   std::vector<std::weak_ptr<Session>> sessions_;  // I/O thread only
   std::atomic<std::uint64_t> connections_{0};
   RequestBudget budget_;
+  std::shared_ptr<asio::ssl::context> tls_;  // null: in the clear
   EngineWorker worker_;
   bool stopping_ = false;
 };

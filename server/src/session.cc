@@ -103,29 +103,45 @@ std::uint64_t RequestCharge(const wire::Header& header) {
 }
 
 Session::Session(asio::ip::tcp::socket socket, EngineWorker& worker, SessionOptions options)
-    : socket_(std::move(socket)),
+    : stream_(std::move(socket), options.tls),
       worker_(worker),
       options_(std::move(options)),
-      read_deadline_(socket_.get_executor(), kNever),
-      write_deadline_(socket_.get_executor(), kNever),
-      wake_writer_(socket_.get_executor(), kNever),
-      wake_reader_(socket_.get_executor(), kNever) {
+      read_deadline_(stream_.socket().get_executor(), kNever),
+      write_deadline_(stream_.socket().get_executor(), kNever),
+      wake_writer_(stream_.socket().get_executor(), kNever),
+      wake_reader_(stream_.socket().get_executor(), kNever) {
   error_code ignored;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  stream_.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
 }
 
 void Session::Start() {
   auto self = shared_from_this();
-  asio::co_spawn(socket_.get_executor(), [self] { return self->ReadLoop(); }, asio::detached);
-  asio::co_spawn(socket_.get_executor(), [self] { return self->WriteLoop(); }, asio::detached);
-  asio::co_spawn(socket_.get_executor(), [self] { return self->Watch(self->read_deadline_); }, asio::detached);
-  asio::co_spawn(socket_.get_executor(), [self] { return self->Watch(self->write_deadline_); }, asio::detached);
+  const auto executor = stream_.socket().get_executor();
+  asio::co_spawn(executor, [self] { return self->Run(); }, asio::detached);
+  asio::co_spawn(executor, [self] { return self->Watch(self->read_deadline_); }, asio::detached);
+  asio::co_spawn(executor, [self] { return self->Watch(self->write_deadline_); }, asio::detached);
+}
+
+asio::awaitable<void> Session::Run() {
+  if (stream_.tls()) {
+    read_deadline_.expires_after(milliseconds(options_.io_timeout_ms));
+    const error_code error = co_await stream_.Handshake(true);
+    read_deadline_.expires_at(kNever);
+    if (error || closed_) {
+      Close();  // nothing can be said to a peer that does not speak TLS
+      co_return;
+    }
+  }
+  auto self = shared_from_this();
+  const auto executor = stream_.socket().get_executor();
+  asio::co_spawn(executor, [self] { return self->WriteLoop(); }, asio::detached);
+  co_await ReadLoop();
 }
 
 void Session::Stop() {
   reading_done_ = true;
   error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_receive, ignored);  // ends a pending read
+  stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_receive, ignored);  // ends a pending read
   wake_reader_.cancel();
   wake_writer_.cancel();
 }
@@ -139,9 +155,7 @@ void Session::Close() {
   for (const Outgoing& outgoing : outbox_) Written(outgoing.reply, outgoing.charge);
   outbox_.clear();
   options_.budget->Forget(&wake_reader_);
-  error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  stream_.Close();
   read_deadline_.cancel();
   write_deadline_.cancel();
   wake_writer_.cancel();
@@ -175,7 +189,7 @@ asio::awaitable<void> Session::ReadLoop() {
     // flood of silent connections does not hold the connection slots long.
     read_deadline_.expires_after(
         milliseconds(hello_done_ ? options_.idle_timeout_ms : std::min(options_.idle_timeout_ms, options_.io_timeout_ms)));
-    co_await asio::async_read(socket_, asio::buffer(header_bytes), asio::redirect_error(asio::use_awaitable, error));
+    error = co_await stream_.Read(asio::buffer(header_bytes));
     if (error) break;  // closed by the peer, a deadline, or Stop()
     wire::Header header;
     if (Status status = wire::DecodeHeader(header_bytes, &header); !status.ok()) {
@@ -206,7 +220,7 @@ asio::awaitable<void> Session::ReadLoop() {
     if (reading_done_) break;
     body.resize(header.body_bytes);
     read_deadline_.expires_after(milliseconds(options_.io_timeout_ms));
-    co_await asio::async_read(socket_, asio::buffer(body), asio::redirect_error(asio::use_awaitable, error));
+    error = co_await stream_.Read(asio::buffer(body));
     read_deadline_.expires_at(kNever);
     Status checked = error ? Status::Unavailable(error.message()) : wire::CheckBody(header, body);
     if (error || !checked.ok() || !Handle(header, body, charge)) {
@@ -285,7 +299,7 @@ bool Session::Handle(const wire::Header& header, std::string_view body, std::uin
   auto self = shared_from_this();
   worker_.Submit(std::move(request), [self, request_id, charge](Reply reply) {
     // On the worker thread: hand the reply to the I/O thread.
-    asio::post(self->socket_.get_executor(), [self, request_id, charge, reply = std::move(reply)] {
+    asio::post(self->stream_.socket().get_executor(), [self, request_id, charge, reply = std::move(reply)] {
       self->Send(reply.operation, request_id, reply.body, true, charge);
     });
   });
@@ -363,7 +377,7 @@ asio::awaitable<void> Session::WriteLoop() {
     for (const Outgoing& outgoing : frames) buffers.push_back(asio::buffer(outgoing.frame));
     error_code error;
     write_deadline_.expires_after(milliseconds(options_.io_timeout_ms));
-    co_await asio::async_write(socket_, buffers, asio::redirect_error(asio::use_awaitable, error));
+    error = co_await stream_.Write(buffers);
     write_deadline_.expires_at(kNever);
     for (const Outgoing& outgoing : frames) Written(outgoing.reply, outgoing.charge);
     if (error) break;

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "tally/internal/asio.h"
+#include "tally/internal/stream.h"
 #include "engine_worker.h"
 #include "request_budget.h"
 #include "tally/auth.h"
@@ -35,6 +36,7 @@ struct SessionOptions {
   std::string server_name;
   const Ledger* ledger = nullptr;     // for tokens at hello (docs/security.md)
   RequestBudget* budget = nullptr;    // the server's, shared by every session
+  asio::ssl::context* tls = nullptr;  // null: in the clear
 };
 
 // What a request is charged against the RequestBudget: its body, and a
@@ -52,6 +54,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed() const { return closed_; }
 
  private:
+  // The TLS handshake (under the I/O deadline), then the two loops.
+  asio::awaitable<void> Run();
   asio::awaitable<void> ReadLoop();
   asio::awaitable<void> WriteLoop();
   asio::awaitable<void> Watch(asio::steady_timer& deadline);
@@ -66,7 +70,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void SendError(std::uint64_t request_id, wire::ErrorCode code, const std::string& message);
   void Close();
 
-  asio::ip::tcp::socket socket_;
+  internal::Stream stream_;
   EngineWorker& worker_;
   const SessionOptions options_;
   asio::steady_timer read_deadline_;

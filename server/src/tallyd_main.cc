@@ -1,6 +1,6 @@
 // tallyd: the ledger server.
 //
-//   tallyd [--data DIR] [--listen HOST:PORT] [--idle-timeout-ms N]
+//   tallyd [--data DIR] [--listen HOST:PORT] [--idle-timeout-ms N] [--tls-cert FILE --tls-key FILE]
 //
 // Defaults: --data ./tally-data, --listen 127.0.0.1:7411.
 #include <cstdio>
@@ -13,8 +13,9 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: tallyd [--data DIR] [--listen HOST:PORT] [--idle-timeout-ms N]\n"
-    "defaults: --data tally-data --listen 127.0.0.1:7411\n";
+    "usage: tallyd [--data DIR] [--listen HOST:PORT] [--idle-timeout-ms N] [--tls-cert FILE --tls-key FILE]\n"
+    "defaults: --data tally-data --listen 127.0.0.1:7411, in the clear\n"
+    "--tls-cert/--tls-key: speak TLS with this certificate chain and private key (PEM; docs/security.md)\n";
 
 bool ParseListen(std::string_view text, tally::server::ServerOptions* options) {
   const std::size_t colon = text.rfind(':');
@@ -57,6 +58,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "tallyd: --idle-timeout-ms wants a positive number\n");
         return 2;
       }
+    } else if (flag == "--tls-cert") {
+      options.tls_certificate_file = value;
+    } else if (flag == "--tls-key") {
+      options.tls_key_file = value;
     } else {
       std::fprintf(stderr, "tallyd: unknown option %s\n%s", argv[index - 1], kUsage);
       return 2;
@@ -74,8 +79,9 @@ int main(int argc, char** argv) {
     return 3;
   }
   const tally::LedgerStats stats = (*ledger)->Stats();
-  std::printf("tallyd listening on %s:%u, data in %s (last sequence %llu, %llu members, opened in %.3f s)\n",
-              options.host.c_str(), (*server)->port(), directory.c_str(),
+  std::printf("tallyd listening on %s:%u%s, data in %s (last sequence %llu, %llu members, opened in %.3f s)\n",
+              options.host.c_str(), (*server)->port(), options.tls_certificate_file.empty() ? "" : " (TLS)",
+              directory.c_str(),
               static_cast<unsigned long long>(stats.last_sequence), static_cast<unsigned long long>(stats.members),
               stats.recovery_seconds);
   std::fflush(stdout);

@@ -113,18 +113,18 @@ target=(--data "$scratch/copy")
 expect 0 "audit ok: 11 events" -- audit --head "$kept"
 target=(--data "$data")
 
-# Starts tallyd on DIR at a free port; sets server_pid, port, and
-# server_out (a descriptor on its output, whose first line is
-# "tallyd listening on HOST:PORT, ...").
+# Starts tallyd on DIR (with any further tallyd options) at a free port;
+# sets server_pid, port, and server_out (a descriptor on its output, whose
+# first line is "tallyd listening on HOST:PORT[ (TLS)], ...").
 start_tallyd() {
   local fifo first_line
   fifo="$scratch/out-$(basename "$1")"
   mkfifo "$fifo"
-  "$tallyd" --data "$1" --listen 127.0.0.1:0 > "$fifo" &
+  "$tallyd" --data "$1" --listen 127.0.0.1:0 "${@:2}" > "$fifo" &
   server_pid=$!
   exec {server_out}< "$fifo"
   read -r first_line <&"$server_out"
-  port="$(echo "$first_line" | sed -E 's/.*127\.0\.0\.1:([0-9]+),.*/\1/')"
+  port="$(echo "$first_line" | sed -E 's/.*127\.0\.0\.1:([0-9]+)[ ,].*/\1/')"
 }
 
 # The same through tallyd.
@@ -186,6 +186,26 @@ server_pid=""
 target=(--data "$secured")
 expect 0 "revoked checkout" -- token revoke --name checkout
 expect 0 ", revoked" -- token list
+
+# TLS (docs/security.md): tallyd presents a certificate; the CLI verifies it.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj /CN=tally \
+  -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -addext "basicConstraints=critical,CA:TRUE" \
+  -keyout "$scratch/tls.key" -out "$scratch/tls.crt" 2>/dev/null \
+  || { echo "FAIL: openssl could not make a certificate"; failures=$((failures + 1)); }
+start_tallyd "$scratch/tls-ledger" --tls-cert "$scratch/tls.crt" --tls-key "$scratch/tls.key"
+target=(--server "127.0.0.1:$port" --tls-ca "$scratch/tls.crt")
+expect 0 "balance 100" -- earn --chain 1 --member 42 --points 100
+expect 0 "100 points" -- --tls-name localhost balance --chain 1 --member 42
+expect 3 "certificate verify failed" -- --tls-name ledger.example status
+output="$(TALLY_TLS_CA="$scratch/tls.crt" "$tally" --server "127.0.0.1:$port" balance --chain 1 --member 42 2>&1)"
+[[ "$output" == *"100 points"* ]] || { echo "FAIL: TALLY_TLS_CA was not used: $output"; failures=$((failures + 1)); }
+target=(--server "127.0.0.1:$port")
+expect 3 "" -- status
+kill -TERM "$server_pid"
+wait "$server_pid"
+server_pid=""
+output="$("$tallyd" --data "$scratch/tls-ledger" --listen 127.0.0.1:0 --tls-cert "$scratch/tls.crt" --tls-key "$scratch/missing.key" 2>&1)"
+[[ "$output" == *"missing.key"* ]] || { echo "FAIL: tallyd with a missing key: $output"; failures=$((failures + 1)); }
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)"

@@ -17,6 +17,7 @@
 #include "tally/replay.h"
 #include "../engine/fillable_file_system.h"
 #include "../engine/test_util.h"
+#include "test_certificates.h"
 
 namespace tally {
 namespace {
@@ -661,6 +662,77 @@ TEST_F(ServerTest, AFloodOfSilentConnectionsIsShedAndTheServerServesAgain) {
   wire::AppendFrame(wire::Operation::kHello, 0, 1, std::string(kHelloBodyBytesMax + 1, 'x'), &frame);
   huge_hello.Send(std::string_view(frame).substr(0, wire::kHeaderBytes));
   huge_hello.ExpectErrorThenClose(wire::ErrorCode::kBadRequest);
+}
+
+// TLS: a client that trusts the server's certificate, for the name it
+// dialled, is served; one that trusts another authority, or dials another
+// name, or speaks in the clear, is not, and neither is a clear client's
+// hello ever read.
+TEST_F(ServerTest, TlsServesVerifiedClientsAndNoOneElse) {
+  StopServer();
+  const testing::CertificateFiles server_files =
+      testing::MakeSelfSignedCertificate(directory_.Child("server"), "DNS:localhost,IP:127.0.0.1");
+  const testing::CertificateFiles stranger =
+      testing::MakeSelfSignedCertificate(directory_.Child("stranger"), "DNS:localhost,IP:127.0.0.1");
+  server::ServerOptions options;
+  options.tls_certificate_file = server_files.certificate;
+  options.tls_key_file = server_files.key;
+  StartServer(options);
+
+  ClientOptions trusting;
+  trusting.tls = true;
+  trusting.tls_ca_file = server_files.certificate;
+  auto client = Connect(trusting);
+  ASSERT_TRUE(client);
+  EXPECT_EQ(client->Submit(Earn(1, 1, 42, 100))->balance, 100);
+  EXPECT_EQ(client->Apply(std::vector<Command>{Earn(2, 1, 42, 5), Redeem(3, 1, 42, 30)})->back().balance, 75);
+  EXPECT_EQ(client->GetBalance({1, 42})->points, 75);
+  EXPECT_EQ(client->GetStatus()->last_sequence, 3u);
+  trusting.tls_server_name = "localhost";  // by name, with SNI
+  EXPECT_TRUE(Connect(trusting));
+
+  auto refused = [&](ClientOptions client_options) {
+    client_options.port = port_;
+    client_options.connect_timeout = std::chrono::seconds(30);
+    auto connected = Client::Connect(client_options);
+    EXPECT_FALSE(connected.ok());
+    return connected.ok() ? std::string() : connected.status().ToString();
+  };
+  ClientOptions other_authority = trusting;
+  other_authority.tls_ca_file = stranger.certificate;
+  EXPECT_NE(refused(other_authority).find("certificate verify failed"), std::string::npos);
+  ClientOptions other_name = trusting;
+  other_name.tls_server_name = "ledger.example";
+  EXPECT_NE(refused(other_name).find("certificate verify failed"), std::string::npos);
+  EXPECT_FALSE(refused(ClientOptions{}).empty()) << "a clear client";
+  // The clear hello is never taken as one: the connection is just closed.
+  RawConnection raw(port_);
+  raw.SendFrame(wire::Operation::kHello, wire::EncodeHelloRequest({wire::kProtocolVersion, "raw", ""}), 0);
+  EXPECT_TRUE(raw.ServerClosed());
+  EXPECT_EQ(client->GetBalance({1, 42})->points, 75) << "nothing changed";
+
+  // And a TLS client does not talk to a clear server.
+  StopServer();
+  StartServer();
+  EXPECT_FALSE(refused(trusting).empty());
+}
+
+TEST_F(ServerTest, TlsNeedsACertificateAndItsKey) {
+  const testing::CertificateFiles one = testing::MakeSelfSignedCertificate(directory_.Child("one"), "DNS:localhost");
+  const testing::CertificateFiles two = testing::MakeSelfSignedCertificate(directory_.Child("two"), "DNS:localhost");
+  server::ServerOptions options;
+  options.port = 0;
+  options.tls_certificate_file = one.certificate;
+  options.tls_key_file = two.key;
+  auto mismatched = server::Server::Bind(*ledger_, options);
+  ASSERT_FALSE(mismatched.ok());
+  EXPECT_NE(mismatched.status().message().find("mismatch"), std::string::npos) << mismatched.status().ToString();
+  options.tls_key_file = directory_.Child("missing.key");
+  auto missing = server::Server::Bind(*ledger_, options);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("missing.key"), std::string::npos) << missing.status().ToString();
+  options.tls_key_file.clear();
+  EXPECT_FALSE(server::Server::Bind(*ledger_, options).ok()) << "a certificate without its key";
 }
 
 TEST_F(ServerTest, ClientReconnectsAndResendsAfterTheServerRestarts) {

@@ -46,6 +46,12 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{2000};
   std::size_t batch_commands_max = kBatchCommandsMax;  // 1..kBatchCommandsMax
   std::size_t requests_in_flight_max = 32;             // 1..kRequestsInFlightPerConnectionMax
+  // TLS (docs/security.md, "TLS"): the server's certificate is verified
+  // against the CAs in tls_ca_file (PEM; empty: the system's) and must name
+  // tls_server_name (empty: host, an IP address then).
+  bool tls = false;
+  std::string tls_ca_file;
+  std::string tls_server_name;
 };
 
 class Client {

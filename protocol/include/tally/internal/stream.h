@@ -1,0 +1,64 @@
+// Stream: one TCP connection, in the clear or under TLS, for the server's
+// sessions and the client library alike. Reads and writes are whole
+// (asio::async_read / async_write); one read and one write may be in
+// progress at once, as on a plain socket.
+//
+// TLS (docs/security.md, "TLS"): the server presents a certificate chain
+// and key; the client verifies the chain against its CA file (or the
+// system's) and the server's name or address against the certificate.
+//
+// Thread safety: as an Asio socket: one thread (the io_context's) at a time.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tally/internal/asio.h"
+#include "tally/status.h"
+
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
+
+namespace tally::internal {
+
+// A server's TLS context: its certificate chain and private key, PEM files.
+// TLS 1.2 and later only.
+Result<std::shared_ptr<asio::ssl::context>> ServerTlsContext(const std::string& certificate_chain_file,
+                                                             const std::string& private_key_file);
+// A client's TLS context: the CAs it trusts (a PEM file; empty: the
+// system's store). The server's certificate is always verified.
+Result<std::shared_ptr<asio::ssl::context>> ClientTlsContext(const std::string& ca_file);
+
+class Stream {
+ public:
+  // `tls` null: in the clear. `verify_name` (client side): the name or IP
+  // address the server's certificate must carry.
+  Stream(asio::ip::tcp::socket socket, asio::ssl::context* tls, const std::string& verify_name = {});
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  asio::ip::tcp::socket& socket() { return socket_; }
+  bool tls() const { return tls_ != nullptr; }
+
+  // The TLS handshake; nothing in the clear.
+  asio::awaitable<error_code> Handshake(bool server);
+  asio::awaitable<error_code> Read(asio::mutable_buffer buffer);
+  asio::awaitable<error_code> Write(const std::vector<asio::const_buffer>& buffers);
+  // Shuts the connection down at once (no TLS close_notify), ending any
+  // read or write in progress.
+  void Close();
+
+ private:
+  struct Tls;
+  asio::ip::tcp::socket socket_;
+  std::unique_ptr<Tls> tls_;
+};
+
+// "certificate verify failed" and the like: what a TLS error means, for
+// error messages.
+std::string DescribeError(const error_code& error);
+
+}  // namespace tally::internal
