@@ -29,6 +29,9 @@ class Backend {
   virtual Result<std::pair<std::uint64_t, std::string>> Head() = 0;
   // Why the ledger refuses requests (a failed write); empty while it serves.
   virtual Result<std::string> Stopped() = 0;
+  virtual Result<std::string> CreateToken(const std::string& name, Role role, std::uint32_t chain) = 0;
+  virtual tally::Status RevokeToken(const std::string& name) = 0;
+  virtual Result<std::vector<TokenInfo>> ListTokens() = 0;
   // A consistent copy in `directory` (on the server's machine); the head it ends at.
   virtual Result<std::pair<std::uint64_t, std::string>> Backup(const std::string& directory) = 0;
 };
@@ -55,6 +58,11 @@ class LedgerBackend final : public Backend {
     return std::pair(stats.last_sequence, stats.chain_head);
   }
   Result<std::string> Stopped() override { return ledger_->Stats().stopped; }
+  Result<std::string> CreateToken(const std::string& name, Role role, std::uint32_t chain) override {
+    return ledger_->CreateToken(name, role, chain);
+  }
+  tally::Status RevokeToken(const std::string& name) override { return ledger_->RevokeToken(name); }
+  Result<std::vector<TokenInfo>> ListTokens() override { return ledger_->ListTokens(); }
   Result<std::pair<std::uint64_t, std::string>> Backup(const std::string& directory) override {
     auto head = ledger_->Backup(directory);
     if (!head.ok()) return head.status();
@@ -102,6 +110,11 @@ class ClientBackend final : public Backend {
     if (!status.ok()) return status.status();
     return status->stopped;
   }
+  Result<std::string> CreateToken(const std::string& name, Role role, std::uint32_t chain) override {
+    return client_->CreateToken(name, role, chain);
+  }
+  tally::Status RevokeToken(const std::string& name) override { return client_->RevokeToken(name); }
+  Result<std::vector<TokenInfo>> ListTokens() override { return client_->ListTokens(); }
   Result<std::pair<std::uint64_t, std::string>> Backup(const std::string& directory) override {
     return client_->Backup(directory);
   }

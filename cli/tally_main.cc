@@ -77,8 +77,8 @@ subcommands (docs/engine.md and docs/loyalty.md say what each does):
            then, CSV (member,balance,last_sequence)
   liability --chain N --from YYYY-MM-DD --to YYYY-MM-DD   outstanding points at both ends and every
            flow between, by store and campaign, reconciled (exit 4 if it does not)
-  token create --name NAME --role reader|writer|auditor|admin [--chain N]   (on --data DIR; prints
-           the secret once; no --chain: every chain)
+  token create --name NAME --role reader|writer|auditor|admin [--chain N]   prints the secret once;
+           no --chain: every chain (on --data DIR, or through tallyd with an admin --token)
   token list | token revoke --name NAME
   backup   --to DIR   a consistent copy of the ledger in DIR, which must not exist (with --server:
            a directory on the server's machine, written by tallyd while it serves)
@@ -876,12 +876,11 @@ int RunLiability(const std::string& directory, const Arguments& arguments, bool 
   return kExitOk;
 }
 
-int RunToken(const std::string& directory, const Arguments& arguments, bool json) {
+// The usage checks of `token ACTION`, before anything is opened.
+void CheckTokenArguments(const Arguments& arguments) {
   const std::string& action = arguments.action();
-  std::optional<tally::Role> role;
   if (action == "create") {
-    role = tally::RoleFromName(arguments.Text("--role", ""));
-    if (!role) throw UsageError{"--role is reader, writer, auditor or admin"};
+    if (!tally::RoleFromName(arguments.Text("--role", ""))) throw UsageError{"--role is reader, writer, auditor or admin"};
     if (arguments.Text("--name", "").empty()) throw UsageError{"token create needs --name"};
     arguments.Number<std::uint32_t>("--chain", 0);
   } else if (action == "revoke") {
@@ -889,15 +888,16 @@ int RunToken(const std::string& directory, const Arguments& arguments, bool json
   } else if (action != "list") {
     throw UsageError{"token create, token list or token revoke"};
   }
-  if (arguments.Has("--server")) throw UsageError{"tokens are managed on the data directory: give --data DIR"};
-  tally::OpenOptions options;
-  options.create_if_missing = action == "create";
-  auto ledger = tally::Ledger::Open(directory, options);
-  if (!ledger.ok()) return ReportError(ledger.status(), json);
+}
+
+// Tokens on the data directory, or through tallyd with an admin token.
+int RunToken(tally::cli::Backend& ledger, const Arguments& arguments, bool json) {
+  const std::string& action = arguments.action();
   if (action == "create") {
     const std::string name = arguments.Text("--name", "");
     const auto chain = arguments.Number<std::uint32_t>("--chain", 0);
-    auto secret = (*ledger)->CreateToken(name, *role, chain);
+    const std::optional<tally::Role> role = tally::RoleFromName(arguments.Text("--role", ""));
+    auto secret = ledger.CreateToken(name, *role, chain);
     if (!secret.ok()) return ReportError(secret.status(), json);
     if (json) {
       std::printf("{\"name\":\"%s\",\"role\":\"%s\",\"chain\":%u,\"secret\":\"%s\"}\n", JsonEscape(name).c_str(),
@@ -910,13 +910,13 @@ int RunToken(const std::string& directory, const Arguments& arguments, bool json
     return kExitOk;
   }
   if (action == "revoke") {
-    tally::Status status = (*ledger)->RevokeToken(arguments.Text("--name", ""));
+    tally::Status status = ledger.RevokeToken(arguments.Text("--name", ""));
     if (!status.ok()) return ReportError(status, json);
     if (json) std::printf("{\"revoked\":\"%s\"}\n", JsonEscape(arguments.Text("--name", "")).c_str());
     else std::printf("revoked %s\n", arguments.Text("--name", "").c_str());
     return kExitOk;
   }
-  auto tokens = (*ledger)->ListTokens();
+  auto tokens = ledger.ListTokens();
   if (!tokens.ok()) return ReportError(tokens.status(), json);
   for (const tally::TokenInfo& token : *tokens) {
     if (json) {
@@ -943,7 +943,6 @@ int Run(const Arguments& arguments) {
   if (subcommand == "export") return RunExport(directory, arguments, json);
   if (subcommand == "balances") return RunBalancesAsOf(directory, arguments, json);
   if (subcommand == "liability") return RunLiability(directory, arguments, json);
-  if (subcommand == "token") return RunToken(directory, arguments, json);
 
   static const std::map<std::string, tally::CommandKind, std::less<>> kCommands = {
       {"earn", tally::CommandKind::kEarn},
@@ -962,7 +961,7 @@ int Run(const Arguments& arguments) {
   const bool known = command_kind != kCommands.end() || subcommand == "balance" || subcommand == "history" ||
                      subcommand == "find" || subcommand == "status" || subcommand == "init" ||
                      subcommand == "member" || subcommand == "expire" || subcommand == "segment" ||
-                     subcommand == "backup";
+                     subcommand == "backup" || subcommand == "token";
   if (!known) throw UsageError{subcommand.empty() ? "no subcommand" : "unknown subcommand '" + subcommand + "'"};
   // Read every argument before opening the ledger, so a usage error touches nothing.
   std::optional<tally::Command> command;
@@ -981,6 +980,7 @@ int Run(const Arguments& arguments) {
     arguments.Number<std::uint32_t>("--limit", 8192);
   }
   if (subcommand == "find") arguments.Id("--id");
+  if (subcommand == "token") CheckTokenArguments(arguments);
 
   std::unique_ptr<tally::cli::Backend> backend;
   std::string where;
@@ -989,7 +989,8 @@ int Run(const Arguments& arguments) {
     // Only a command (or init) may create the data directory; a query of a
     // directory that does not exist is an error.
     tally::OpenOptions options;
-    options.create_if_missing = command.has_value() || subcommand == "init" || subcommand == "expire";
+    options.create_if_missing = command.has_value() || subcommand == "init" || subcommand == "expire" ||
+                                (subcommand == "token" && arguments.action() == "create");
     auto ledger = tally::Ledger::Open(directory, options);
     if (!ledger.ok()) return ReportError(ledger.status(), json);
     backend = std::make_unique<tally::cli::LedgerBackend>(std::move(ledger.value()));
@@ -1022,6 +1023,7 @@ int Run(const Arguments& arguments) {
   }
   tally::cli::Backend& ledger = *backend;
   if (command) return RunCommand(ledger, *command, json);
+  if (subcommand == "token") return RunToken(ledger, arguments, json);
   if (subcommand == "balance") return RunBalance(ledger, arguments, json);
   if (subcommand == "member") return RunMember(ledger, arguments, json);
   if (subcommand == "expire") return RunExpire(ledger, arguments, json);

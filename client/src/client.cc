@@ -603,6 +603,49 @@ Result<std::pair<std::uint64_t, std::string>> Client::Backup(std::string_view di
       .get();
 }
 
+Result<std::string> Client::CreateToken(std::string_view name, Role role, std::uint32_t chain) {
+  if (name.empty() || name.size() > wire::kTokenNameBytesMax) {
+    return Status::InvalidArgument("a token name is 1 to " + std::to_string(wire::kTokenNameBytesMax) + " bytes");
+  }
+  return core_
+      ->Call<std::string>(QueryCall(Operation::kTokenCreate,
+                                    wire::EncodeTokenCreateRequest({std::string(name), role, chain})),
+                          [](const CallReply& reply) -> Result<std::string> {
+                            std::string secret;
+                            Status status = wire::DecodeTokenCreateResponse(reply.body, &secret);
+                            if (!status.ok()) return status;
+                            return secret;
+                          })
+      .get();
+}
+
+Result<std::vector<TokenInfo>> Client::ListTokens() {
+  return core_
+      ->Call<std::vector<TokenInfo>>(QueryCall(Operation::kTokenList, ""),
+                                     [](const CallReply& reply) -> Result<std::vector<TokenInfo>> {
+                                       std::vector<TokenInfo> tokens;
+                                       Status status = wire::DecodeTokenListResponse(reply.body, &tokens);
+                                       if (!status.ok()) return status;
+                                       return tokens;
+                                     })
+      .get();
+}
+
+Status Client::RevokeToken(std::string_view name) {
+  if (name.empty() || name.size() > wire::kTokenNameBytesMax) {
+    return Status::InvalidArgument("a token name is 1 to " + std::to_string(wire::kTokenNameBytesMax) + " bytes");
+  }
+  return core_
+      ->Call<bool>(QueryCall(Operation::kTokenRevoke, wire::EncodeTokenRevokeRequest(name)),
+                   [](const CallReply& reply) -> Result<bool> {
+                     Status status = wire::DecodeTokenRevokeResponse(reply.body);
+                     if (!status.ok()) return status;
+                     return true;
+                   })
+      .get()
+      .status();
+}
+
 std::future<Result<ServerStatus>> Client::GetStatusAsync() {
   return core_->Call<ServerStatus>(QueryCall(Operation::kStatus, ""), [](const CallReply& reply) -> Result<ServerStatus> {
     ServerStatus response;

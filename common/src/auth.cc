@@ -31,4 +31,8 @@ bool MayQuery(const TokenInfo& token, std::uint32_t chain) { return ReachesChain
 
 bool MayBackup(const TokenInfo& token) { return token.role == Role::kAdmin && token.chain == 0; }
 
+bool MayManageTokens(const TokenInfo& token, std::uint32_t chain) {
+  return token.role == Role::kAdmin && (token.chain == 0 || token.chain == chain);
+}
+
 }  // namespace tally

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "ledger_impl.h"
+#include "tally/limits.h"
 #include "tally/internal/encoding.h"
 
 namespace tally {
@@ -62,13 +63,18 @@ Result<std::string> Ledger::CreateToken(const std::string& name, Role role, std:
   if (!IsPrintable(name)) return Status::InvalidArgument("a token name is 1 to 64 printable characters, no spaces");
   if (!RoleFromName(RoleName(role))) return Status::InvalidArgument("unknown role");
   std::unique_lock lock(impl_->state_mutex);  // one token change at a time
+  std::size_t count = 0;
   Status status = impl_->store->ForEachToken([&](std::string_view, std::string_view record) {
     Result<TokenInfo> token = DecodeToken(record);
     if (!token.ok()) return token.status();
     if (token->name == name) return Status::InvalidArgument("a token named " + name + " exists already");
+    ++count;
     return Status::Ok();
   });
   if (!status.ok()) return status;
+  if (count >= kTokensMax) {
+    return Status::InvalidArgument("the ledger holds " + std::to_string(kTokensMax) + " tokens, its most");
+  }
   unsigned char random[32];
   if (RAND_bytes(random, sizeof(random)) != 1) return Status::IOError("no randomness for a token");
   std::string secret(kSecretPrefix);

@@ -100,6 +100,7 @@ class BodyReader {
     return bytes;
   }
   void Fail() { ok_ = false; }
+  bool ok() const { return ok_; }
   std::size_t remaining() const { return reader_.remaining(); }
   // True when every read succeeded and nothing is left over.
   bool Finish() const { return ok_ && reader_.remaining() == 0; }
@@ -653,6 +654,101 @@ Status DecodeBackupResponse(std::string_view body, std::uint64_t* sequence, std:
   *sequence = reader.U64();
   *chain_head = reader.Bytes(64);
   return reader.Finish() ? Status::Ok() : Malformed("backup response");
+}
+
+std::string EncodeTokenCreateRequest(const TokenCreateRequest& request) {
+  TALLY_ASSERT(request.name.size() <= kTokenNameBytesMax);
+  std::string body;
+  PutString(&body, request.name);
+  body.push_back(static_cast<char>(request.role));
+  PutZeros(&body, 3);
+  PutFixed32(&body, request.chain);
+  return body;
+}
+
+Status DecodeTokenCreateRequest(std::string_view body, TokenCreateRequest* request) {
+  BodyReader reader(body);
+  request->name = reader.String(kTokenNameBytesMax);
+  const std::uint8_t role = reader.U8();
+  reader.Reserved(3);
+  request->chain = reader.U32();
+  if (!reader.Finish() || request->name.empty() || !RoleFromName(RoleName(static_cast<Role>(role)))) {
+    return Malformed("token create request");
+  }
+  request->role = static_cast<Role>(role);
+  return Status::Ok();
+}
+
+std::string EncodeTokenCreateResponse(std::string_view secret) {
+  TALLY_ASSERT(secret.size() <= kSecretBytesMax);
+  std::string body;
+  PutString(&body, secret);
+  return body;
+}
+
+Status DecodeTokenCreateResponse(std::string_view body, std::string* secret) {
+  BodyReader reader(body);
+  *secret = reader.String(kSecretBytesMax);
+  if (!reader.Finish() || secret->empty()) return Malformed("token create response");
+  return Status::Ok();
+}
+
+Status DecodeTokenListRequest(std::string_view body) {
+  return body.empty() ? Status::Ok() : Malformed("token list request");
+}
+
+std::string EncodeTokenListResponse(const std::vector<TokenInfo>& tokens) {
+  TALLY_ASSERT(tokens.size() <= kTokensMax);
+  std::string body;
+  PutFixed32(&body, static_cast<std::uint32_t>(tokens.size()));
+  for (const TokenInfo& token : tokens) {
+    TALLY_ASSERT(token.name.size() <= kTokenNameBytesMax);
+    PutString(&body, token.name);
+    body.push_back(static_cast<char>(token.role));
+    PutZeros(&body, 3);
+    PutFixed32(&body, token.chain);
+    PutFixed64(&body, token.created_us);
+    PutFixed64(&body, token.revoked_us);
+  }
+  return body;
+}
+
+Status DecodeTokenListResponse(std::string_view body, std::vector<TokenInfo>* tokens) {
+  BodyReader reader(body);
+  const std::uint32_t count = reader.U32();
+  if (count > kTokensMax) return Malformed("token list response");
+  tokens->clear();
+  for (std::uint32_t index = 0; index < count && reader.ok(); ++index) {
+    TokenInfo token;
+    token.name = reader.String(kTokenNameBytesMax);
+    const std::uint8_t role = reader.U8();
+    reader.Reserved(3);
+    token.chain = reader.U32();
+    token.created_us = reader.U64();
+    token.revoked_us = reader.U64();
+    if (!RoleFromName(RoleName(static_cast<Role>(role)))) return Malformed("token list response");
+    token.role = static_cast<Role>(role);
+    tokens->push_back(std::move(token));
+  }
+  return reader.Finish() ? Status::Ok() : Malformed("token list response");
+}
+
+std::string EncodeTokenRevokeRequest(std::string_view name) {
+  TALLY_ASSERT(name.size() <= kTokenNameBytesMax);
+  std::string body;
+  PutString(&body, name);
+  return body;
+}
+
+Status DecodeTokenRevokeRequest(std::string_view body, std::string* name) {
+  BodyReader reader(body);
+  *name = reader.String(kTokenNameBytesMax);
+  if (!reader.Finish() || name->empty()) return Malformed("token revoke request");
+  return Status::Ok();
+}
+
+Status DecodeTokenRevokeResponse(std::string_view body) {
+  return body.empty() ? Status::Ok() : Malformed("token revoke response");
 }
 
 std::string EncodeFindRequest(const FindRequest& request) {

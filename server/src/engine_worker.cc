@@ -1,5 +1,7 @@
 #include "engine_worker.h"
 
+#include <algorithm>
+
 #include "tally/limits.h"
 
 namespace tally::server {
@@ -134,6 +136,34 @@ Reply EngineWorker::Query(const Request& request) {
   }
   if (const auto* denied = std::get_if<DeniedRequest>(&request)) {
     return Reply{wire::Operation::kError, wire::EncodeErrorResponse({wire::ErrorCode::kUnauthorized, denied->reason})};
+  }
+  if (const auto* create = std::get_if<wire::TokenCreateRequest>(&request)) {
+    auto secret = ledger_.CreateToken(create->name, create->role, create->chain);
+    if (!secret.ok()) return StatusError(secret.status());
+    return Reply{wire::Operation::kTokenCreate, wire::EncodeTokenCreateResponse(*secret)};
+  }
+  if (const auto* list = std::get_if<TokenListRequest>(&request)) {
+    auto tokens = ledger_.ListTokens();
+    if (!tokens.ok()) return StatusError(tokens.status());
+    // An admin of one chain sees that chain's tokens.
+    std::erase_if(*tokens, [&](const TokenInfo& token) { return list->by && !MayManageTokens(*list->by, token.chain); });
+    return Reply{wire::Operation::kTokenList, wire::EncodeTokenListResponse(*tokens)};
+  }
+  if (const auto* revoke = std::get_if<TokenRevokeRequest>(&request)) {
+    if (revoke->by) {
+      auto tokens = ledger_.ListTokens();
+      if (!tokens.ok()) return StatusError(tokens.status());
+      const auto target = std::find_if(tokens->begin(), tokens->end(),
+                                       [&](const TokenInfo& token) { return token.name == revoke->name; });
+      if (target != tokens->end() && !MayManageTokens(*revoke->by, target->chain)) {
+        return ErrorReply(wire::ErrorCode::kUnauthorized, "token " + revoke->by->name + " may not revoke " +
+                                                              revoke->name + ", a token of another chain");
+      }
+    }
+    const Status revoked = ledger_.RevokeToken(revoke->name);
+    if (revoked.code() == Status::Code::kNotFound) return ErrorReply(wire::ErrorCode::kInvalidArgument, revoked.message());
+    if (!revoked.ok()) return StatusError(revoked);
+    return Reply{wire::Operation::kTokenRevoke, std::string()};
   }
   if (const auto* backup = std::get_if<BackupRequest>(&request)) {
     auto head = ledger_.Backup(backup->directory);

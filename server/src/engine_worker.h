@@ -16,6 +16,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <variant>
@@ -35,9 +36,18 @@ struct BackupRequest {
 struct DeniedRequest {
   std::string reason;
 };
+// Token management; `by` is the connection's token (nullopt: a server
+// without tokens), checked against the tokens it lists or revokes.
+struct TokenListRequest {
+  std::optional<TokenInfo> by;
+};
+struct TokenRevokeRequest {
+  std::string name;
+  std::optional<TokenInfo> by;
+};
 using Request = std::variant<std::vector<Command>, std::vector<MemberKey>, wire::HistoryRequest, wire::FindRequest,
                              StatusRequest, wire::MemberStatusRequest, wire::SegmentRequest, BackupRequest,
-                             DeniedRequest>;
+                             DeniedRequest, wire::TokenCreateRequest, TokenListRequest, TokenRevokeRequest>;
 
 struct Reply {
   wire::Operation operation = wire::Operation::kError;  // the response's operation, or kError

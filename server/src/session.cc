@@ -21,6 +21,9 @@ bool IsRequestOperation(Operation operation) {
     case Operation::kMemberStatus:
     case Operation::kSegment:
     case Operation::kBackup:
+    case Operation::kTokenCreate:
+    case Operation::kTokenList:
+    case Operation::kTokenRevoke:
       return true;
     default:
       return false;
@@ -71,6 +74,22 @@ Status DecodeRequest(Operation operation, std::string_view body, Request* reques
       BackupRequest backup;
       decoded = wire::DecodeBackupRequest(body, &backup.directory);
       *request = std::move(backup);
+      break;
+    }
+    case Operation::kTokenCreate: {
+      wire::TokenCreateRequest create;
+      decoded = wire::DecodeTokenCreateRequest(body, &create);
+      *request = std::move(create);
+      break;
+    }
+    case Operation::kTokenList:
+      decoded = wire::DecodeTokenListRequest(body);
+      *request = TokenListRequest{};
+      break;
+    case Operation::kTokenRevoke: {
+      TokenRevokeRequest revoke;
+      decoded = wire::DecodeTokenRevokeRequest(body, &revoke.name);
+      *request = std::move(revoke);
       break;
     }
     default:
@@ -291,6 +310,8 @@ bool Session::Handle(const wire::Header& header, std::string_view body, std::uin
     SendError(request_id, ErrorCode::kBadRequest, decoded.message());
     return false;
   }
+  if (auto* list = std::get_if<TokenListRequest>(&request)) list->by = identity_;
+  if (auto* revoke = std::get_if<TokenRevokeRequest>(&request)) revoke->by = identity_;
   if (std::string refusal = Refusal(request); !refusal.empty()) {
     // Answered through the worker, so that responses keep request order.
     request = DeniedRequest{std::move(refusal)};
@@ -332,6 +353,15 @@ std::string Session::Refusal(const Request& request) const {
   if (const auto* find = std::get_if<wire::FindRequest>(&request)) return chain_refusal(find->chain);
   if (const auto* member = std::get_if<wire::MemberStatusRequest>(&request)) return chain_refusal(member->member.chain);
   if (const auto* segment = std::get_if<wire::SegmentRequest>(&request)) return chain_refusal(segment->query.chain);
+  if (const auto* create = std::get_if<wire::TokenCreateRequest>(&request)) {
+    if (MayManageTokens(token, create->chain)) return {};
+    return who + (create->chain == 0 ? " may not create tokens for every chain" : " may not create tokens in chain " +
+                                                                                     std::to_string(create->chain));
+  }
+  if ((std::holds_alternative<TokenListRequest>(request) || std::holds_alternative<TokenRevokeRequest>(request)) &&
+      token.role != Role::kAdmin) {
+    return who + " may not manage tokens (an admin may)";
+  }
   if (std::holds_alternative<BackupRequest>(request) && !MayBackup(token)) {
     return who + " may not take backups (an admin of every chain may)";
   }

@@ -173,6 +173,7 @@ writer_secret="$("$tally" --data "$secured" --json token create --name checkout 
 expect 0 "token reader (reader, chain 1)" -- token create --name reader --role reader --chain 1
 expect 2 "exists already" -- token create --name checkout --role reader
 expect 0 "checkout             writer   chain 1" -- token list
+admin_secret="$("$tally" --data "$secured" --json token create --name ops --role admin | sed -n 's/.*"secret":"\(tly_[0-9a-f]*\)".*/\1/p')"
 start_tallyd "$secured"
 target=(--server "127.0.0.1:$port")
 expect 1 "unauthorized" -- status
@@ -180,6 +181,12 @@ expect 0 "balance 5" -- --token "$writer_secret" earn --chain 1 --member 42 --po
 expect 1 "may not earn in chain 2" -- --token "$writer_secret" earn --chain 2 --member 42 --points 5
 output="$(TALLY_TOKEN="$writer_secret" "$tally" --server "127.0.0.1:$port" balance --chain 1 --member 42 2>&1)"
 [[ "$output" == *"5 points"* ]] || { echo "FAIL: TALLY_TOKEN was not used: $output"; failures=$((failures + 1)); }
+# Tokens through tallyd, with an admin token, while it serves.
+expect 0 "token late (reader, chain 1): tly_" -- --token "$admin_secret" token create --name late --role reader --chain 1
+expect 0 "late                 reader   chain 1" -- --token "$admin_secret" token list
+expect 1 "may not manage tokens" -- --token "$writer_secret" token list
+expect 0 "revoked late" -- --token "$admin_secret" token revoke --name late
+expect 0 ", revoked" -- --token "$admin_secret" token list
 kill -TERM "$server_pid"
 wait "$server_pid"
 server_pid=""

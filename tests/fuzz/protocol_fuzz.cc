@@ -35,7 +35,7 @@ void RoundTrip(std::string_view body, Decode decode, Encode encode) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   const std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 18) {
+  switch (data[0] % 21) {
     case 0: {
       Header header;
       if (body.size() >= kHeaderBytes && DecodeHeader(body.substr(0, kHeaderBytes), &header).ok()) {
@@ -69,6 +69,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       (void)DecodeStatusRequest(body);
       break;
     }
+    case 18: {
+      RoundTrip<TokenCreateRequest>(body, DecodeTokenCreateRequest, EncodeTokenCreateRequest);
+      (void)DecodeTokenListRequest(body);
+      (void)DecodeTokenRevokeResponse(body);
+      break;
+    }
+    case 19: {
+      std::string text;
+      if (DecodeTokenCreateResponse(body, &text).ok() && EncodeTokenCreateResponse(text) != body) std::abort();
+      if (DecodeTokenRevokeRequest(body, &text).ok() && EncodeTokenRevokeRequest(text) != body) std::abort();
+      break;
+    }
+    case 20: RoundTrip<std::vector<TokenInfo>>(body, DecodeTokenListResponse, EncodeTokenListResponse); break;
     default: {
       const std::optional<Program> program = Program::Decode(body);
       if (program && program->Encode() != body) std::abort();

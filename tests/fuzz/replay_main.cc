@@ -77,6 +77,11 @@ void Seed(const std::filesystem::path& directory) {
   Write(directory, "segment-response", 15, EncodeSegmentResponse({{{42, 100, 0, 5}}, "abc", 10}));
   Write(directory, "backup-request", 16, EncodeBackupRequest("/tmp/backup"));
   Write(directory, "program", 17, program.Encode());
+  Write(directory, "token-create-request", 18, EncodeTokenCreateRequest({"checkout", Role::kWriter, 7}));
+  Write(directory, "token-create-response", 19, EncodeTokenCreateResponse("tly_0123"));
+  Write(directory, "token-revoke-request", 19, EncodeTokenRevokeRequest("checkout"));
+  Write(directory, "token-list-response", 20,
+        EncodeTokenListResponse({{"a", Role::kAdmin, 0, 10, 0}, {"b", Role::kReader, 3, 11, 12}}));
 }
 
 }  // namespace

@@ -292,6 +292,44 @@ TEST(WireCodec, QueriesRoundTrip) {
   EXPECT_FALSE(DecodeStatusRequest("x").ok());
 }
 
+TEST(WireCodec, TokenMessagesRoundTripAndRefuseBadRolesAndEmptyNames) {
+  TokenCreateRequest create{"checkout", Role::kWriter, 7};
+  TokenCreateRequest decoded_create;
+  ASSERT_TRUE(DecodeTokenCreateRequest(EncodeTokenCreateRequest(create), &decoded_create).ok());
+  EXPECT_EQ(decoded_create.name, "checkout");
+  EXPECT_EQ(decoded_create.role, Role::kWriter);
+  EXPECT_EQ(decoded_create.chain, 7u);
+  std::string bad_role = EncodeTokenCreateRequest(create);
+  bad_role[2 + 8] = 9;
+  EXPECT_FALSE(DecodeTokenCreateRequest(bad_role, &decoded_create).ok());
+  EXPECT_FALSE(DecodeTokenCreateRequest(EncodeTokenCreateRequest({"", Role::kReader, 0}), &decoded_create).ok());
+  std::string reserved = EncodeTokenCreateRequest(create);
+  reserved[2 + 8 + 1] = 1;
+  EXPECT_FALSE(DecodeTokenCreateRequest(reserved, &decoded_create).ok());
+
+  std::string secret;
+  ASSERT_TRUE(DecodeTokenCreateResponse(EncodeTokenCreateResponse("tly_abc"), &secret).ok());
+  EXPECT_EQ(secret, "tly_abc");
+
+  const std::vector<TokenInfo> tokens = {{"a", Role::kAdmin, 0, 10, 0}, {"b", Role::kReader, 3, 11, 12}};
+  std::vector<TokenInfo> decoded_tokens;
+  ASSERT_TRUE(DecodeTokenListResponse(EncodeTokenListResponse(tokens), &decoded_tokens).ok());
+  ASSERT_EQ(decoded_tokens.size(), 2u);
+  EXPECT_EQ(decoded_tokens[1].name, "b");
+  EXPECT_EQ(decoded_tokens[1].chain, 3u);
+  EXPECT_EQ(decoded_tokens[1].revoked_us, 12u);
+  const std::string list = EncodeTokenListResponse(tokens);
+  EXPECT_FALSE(DecodeTokenListResponse(list.substr(0, list.size() - 1), &decoded_tokens).ok());
+  EXPECT_TRUE(DecodeTokenListRequest("").ok());
+  EXPECT_FALSE(DecodeTokenListRequest("x").ok());
+
+  std::string name;
+  ASSERT_TRUE(DecodeTokenRevokeRequest(EncodeTokenRevokeRequest("checkout"), &name).ok());
+  EXPECT_EQ(name, "checkout");
+  EXPECT_FALSE(DecodeTokenRevokeRequest(EncodeTokenRevokeRequest(""), &name).ok());
+  EXPECT_TRUE(DecodeTokenRevokeResponse("").ok());
+}
+
 TEST(WireCodec, HelloAndErrorRoundTripAndLimitStrings) {
   HelloRequest hello{1, "checkout", "token"};
   HelloRequest decoded;

@@ -368,6 +368,53 @@ TEST_F(ServerTest, TokensLimitEachConnectionToItsRoleAndChain) {
   EXPECT_EQ(open->GetBalance({1, 42})->points, 105) << "a connection opened before the tokens keeps its access";
 }
 
+TEST_F(ServerTest, TokensAreManagedThroughAnAdminConnection) {
+  auto with = [&](const std::string& secret) {
+    ClientOptions options;
+    options.port = port_;
+    options.credentials = secret;
+    return Client::Connect(options);
+  };
+  // Without tokens (loopback only) anyone may create the first.
+  auto open = Connect();
+  ASSERT_TRUE(open);
+  auto root = open->CreateToken("root", Role::kAdmin, 0);
+  ASSERT_TRUE(root.ok()) << root.status().ToString();
+  EXPECT_EQ(with("").status().code(), Status::Code::kPermissionDenied) << "tokens count from the next connection";
+
+  auto as_root = std::move(with(*root).value());
+  const std::string chain_admin = *as_root->CreateToken("chain-1-admin", Role::kAdmin, 1);
+  const std::string checkout = *as_root->CreateToken("checkout", Role::kWriter, 1);
+  ASSERT_TRUE(as_root->CreateToken("other-chain", Role::kReader, 2).ok());
+  EXPECT_EQ(as_root->CreateToken("checkout", Role::kReader, 1).status().code(), Status::Code::kInvalidArgument)
+      << "names are unique";
+  EXPECT_EQ(as_root->ListTokens()->size(), 4u);
+
+  // A new token works at once, without a restart.
+  auto as_checkout = std::move(with(checkout).value());
+  EXPECT_EQ(as_checkout->Submit(Earn(1, 1, 42, 100))->balance, 100);
+  EXPECT_EQ(as_checkout->ListTokens().status().code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(as_checkout->CreateToken("mine", Role::kWriter, 1).status().code(), Status::Code::kPermissionDenied);
+
+  // An admin of chain 1 manages chain 1's tokens and no others.
+  auto as_chain_admin = std::move(with(chain_admin).value());
+  EXPECT_TRUE(as_chain_admin->CreateToken("reports", Role::kReader, 1).ok());
+  EXPECT_EQ(as_chain_admin->CreateToken("x", Role::kReader, 2).status().code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(as_chain_admin->CreateToken("y", Role::kAdmin, 0).status().code(), Status::Code::kPermissionDenied);
+  auto listed = as_chain_admin->ListTokens();
+  ASSERT_TRUE(listed.ok());
+  std::vector<std::string> names;
+  for (const TokenInfo& token : *listed) names.push_back(token.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"chain-1-admin", "checkout", "reports"}));
+  EXPECT_EQ(as_chain_admin->RevokeToken("other-chain").code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(as_chain_admin->RevokeToken("root").code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(as_chain_admin->RevokeToken("nobody").code(), Status::Code::kInvalidArgument);
+  ASSERT_TRUE(as_chain_admin->RevokeToken("checkout").ok());
+  EXPECT_EQ(with(checkout).status().code(), Status::Code::kPermissionDenied) << "revoked: refused at hello";
+  EXPECT_EQ(as_checkout->GetBalance({1, 42})->points, 100) << "an open connection keeps what it was given";
+  EXPECT_EQ(ledger_->ListTokens()->size(), 5u) << "all of it is in the ledger's token records";
+}
+
 TEST_F(ServerTest, OnlyLoopbackWithoutTokens) {
   server::ServerOptions options;
   options.host = "0.0.0.0";

@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "tally/auth.h"
 #include "tally/limits.h"
 #include "tally/status.h"
 #include "tally/types.h"
@@ -92,6 +93,15 @@ class Client {
   // its own machine (which must not exist); the chain head it ends at.
   Result<std::pair<std::uint64_t, std::string>> Backup(std::string_view directory);
   Result<ServerStatus> GetStatus();
+  // Tokens through an admin connection (docs/security.md): an admin token
+  // manages the tokens of its chain (of every chain: all of them); a server
+  // without tokens lets anyone on loopback create the first. CreateToken
+  // answers the new secret, the only time it is shown: if the connection is
+  // lost before the answer, the resent request finds the name taken, and
+  // the token should be revoked and made again.
+  Result<std::string> CreateToken(std::string_view name, Role role, std::uint32_t chain);
+  Result<std::vector<TokenInfo>> ListTokens();
+  Status RevokeToken(std::string_view name);
   std::future<Result<ServerStatus>> GetStatusAsync();
 
   class Core;

@@ -36,5 +36,8 @@ bool ReachesChain(const TokenInfo& token, std::uint32_t chain);
 bool MayApply(const TokenInfo& token, const Command& command);
 bool MayQuery(const TokenInfo& token, std::uint32_t chain);
 bool MayBackup(const TokenInfo& token);
+// Creating, listing or revoking tokens of `chain` (0: tokens of every
+// chain): an admin of that chain, or of every chain.
+bool MayManageTokens(const TokenInfo& token, std::uint32_t chain);
 
 }  // namespace tally

@@ -43,6 +43,9 @@ inline constexpr std::size_t kHistoryPageEntriesMax = 1000;
 inline constexpr std::uint64_t kMembersMax = std::uint64_t{1} << 32;
 inline constexpr std::uint64_t kCommandIdsMax = std::uint64_t{1} << 32;
 
+// Most tokens a ledger holds, revoked ones included (docs/security.md).
+inline constexpr std::size_t kTokensMax = 4096;
+
 // Server: most open connections (more are accepted and closed at once), and
 // most requests one connection may have in flight before the server stops
 // reading from it (backpressure).

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tally/limits.h"
+#include "tally/auth.h"
 #include "tally/program.h"
 #include "tally/status.h"
 #include "tally/types.h"
@@ -61,6 +62,9 @@ enum class Operation : std::uint8_t {
   kMemberStatus = 7,
   kSegment = 8,
   kBackup = 9,
+  kTokenCreate = 10,
+  kTokenList = 11,
+  kTokenRevoke = 12,
   kError = 15,  // responses only
 };
 
@@ -175,6 +179,27 @@ std::string EncodeBackupRequest(std::string_view directory);
 Status DecodeBackupRequest(std::string_view body, std::string* directory);
 std::string EncodeBackupResponse(std::uint64_t sequence, std::string_view chain_head);
 Status DecodeBackupResponse(std::string_view body, std::uint64_t* sequence, std::string* chain_head);
+
+// Tokens over an admin connection (docs/security.md). A token create
+// request names the token, its role and chain; its answer is the secret.
+// A list answers at most kTokensMax tokens (the ledger holds no more).
+inline constexpr std::size_t kTokenNameBytesMax = 64;
+inline constexpr std::size_t kSecretBytesMax = 128;
+struct TokenCreateRequest {
+  std::string name;
+  Role role = Role::kReader;
+  std::uint32_t chain = 0;
+};
+std::string EncodeTokenCreateRequest(const TokenCreateRequest& request);
+Status DecodeTokenCreateRequest(std::string_view body, TokenCreateRequest* request);
+std::string EncodeTokenCreateResponse(std::string_view secret);
+Status DecodeTokenCreateResponse(std::string_view body, std::string* secret);
+Status DecodeTokenListRequest(std::string_view body);
+std::string EncodeTokenListResponse(const std::vector<TokenInfo>& tokens);
+Status DecodeTokenListResponse(std::string_view body, std::vector<TokenInfo>* tokens);
+std::string EncodeTokenRevokeRequest(std::string_view name);
+Status DecodeTokenRevokeRequest(std::string_view body, std::string* name);
+Status DecodeTokenRevokeResponse(std::string_view body);
 
 std::string EncodeFindRequest(const FindRequest& request);
 Status DecodeFindRequest(std::string_view body, FindRequest* request);
