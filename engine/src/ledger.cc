@@ -80,7 +80,8 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& directory, OpenO
   impl->store = std::move(store.value());
   if (!options.clock_us) options.clock_us = SystemClockUs;
   impl->options = std::move(options);
-  Status status = impl->Recover();
+  Status status = impl->LoadTokens();
+  if (status.ok()) status = impl->Recover();
   if (!status.ok()) return status;
   impl->recovery_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return std::unique_ptr<Ledger>(new Ledger(std::move(impl)));
@@ -340,11 +341,7 @@ Status Ledger::Impl::CommitGroup(std::span<GroupWriter* const> group) {
 
 // REQUIRES: state_mutex held exclusively, `unwritten` set.
 Status Ledger::Impl::WriteUnwritten() {
-  Status status;
-  {
-    std::unique_lock store_lock(store_mutex);
-    status = store->Resume();
-  }
+  Status status = store->Resume();
   // The same bytes under the same keys: harmless if RocksDB kept the failed
   // write after all.
   if (status.ok()) status = store->WriteBlocks(unwritten->blocks);

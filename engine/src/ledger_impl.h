@@ -5,14 +5,15 @@
 // Thread safety: `state_mutex` guards the state; the leader of a group commit
 // holds it exclusively from the first rule applied to the fsync, so queries
 // (shared) see only durable state. `queue_mutex` guards `writers`. Every
-// use of `store` holds `state_mutex` or `store_mutex`, so reopening the
-// store (both exclusive) is alone with it.
+// use of `store` holds `state_mutex`, so reopening the store (exclusive)
+// is alone with it.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -56,9 +57,10 @@ struct Ledger::Impl {
   OpenOptions options;
 
   mutable std::shared_mutex state_mutex;
-  // Held exclusively only while a store that failed a write is reopened;
-  // token lookups, which do not touch the state, hold it shared.
-  mutable std::shared_mutex store_mutex;
+  // Tokens by the SHA-256 of their secret, as the store holds them, loaded
+  // at open (ledger_tokens.cc); changed with state_mutex held too.
+  mutable std::shared_mutex token_mutex;
+  std::map<std::string, TokenInfo> tokens;
   internal::MemberTable members;
   internal::IdIndex ids;
   // Lots, holds, debt and purchases, by MemberState::account; [0] is unused.
@@ -113,6 +115,7 @@ struct Ledger::Impl {
 
   // ledger.cc
   Status Recover();
+  Status LoadTokens();  // ledger_tokens.cc
   Status RecoverEvent(const internal::Event& event);
   Result<std::vector<std::vector<CommandResult>>> ApplyBatches(std::span<const std::span<const Command>> batches);
   void LeadGroup(std::unique_lock<std::mutex>& queue_lock);

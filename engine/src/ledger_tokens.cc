@@ -1,4 +1,6 @@
-// Tokens: created, revoked, listed and checked against the data directory.
+// Tokens: created, revoked, listed and checked. The data directory holds
+// them; the ledger keeps a copy in memory, so that a hello never reads the
+// disk (nor fails because the disk does).
 // docs/security.md says what they are for.
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -59,21 +61,29 @@ bool IsPrintable(std::string_view name) {
 
 }  // namespace
 
+Status Ledger::Impl::LoadTokens() {
+  std::unique_lock lock(token_mutex);
+  tokens.clear();
+  return store->ForEachToken([&](std::string_view hash, std::string_view record) {
+    Result<TokenInfo> token = DecodeToken(record);
+    if (!token.ok()) return token.status();
+    tokens.emplace(std::string(hash), std::move(*token));
+    return Status::Ok();
+  });
+}
+
 Result<std::string> Ledger::CreateToken(const std::string& name, Role role, std::uint32_t chain) {
   if (!IsPrintable(name)) return Status::InvalidArgument("a token name is 1 to 64 printable characters, no spaces");
   if (!RoleFromName(RoleName(role))) return Status::InvalidArgument("unknown role");
-  std::unique_lock lock(impl_->state_mutex);  // one token change at a time
-  std::size_t count = 0;
-  Status status = impl_->store->ForEachToken([&](std::string_view, std::string_view record) {
-    Result<TokenInfo> token = DecodeToken(record);
-    if (!token.ok()) return token.status();
-    if (token->name == name) return Status::InvalidArgument("a token named " + name + " exists already");
-    ++count;
-    return Status::Ok();
-  });
-  if (!status.ok()) return status;
-  if (count >= kTokensMax) {
-    return Status::InvalidArgument("the ledger holds " + std::to_string(kTokensMax) + " tokens, its most");
+  std::unique_lock lock(impl_->state_mutex);  // one token change at a time, with the store open
+  {
+    std::shared_lock tokens_lock(impl_->token_mutex);
+    for (const auto& [hash, token] : impl_->tokens) {
+      if (token.name == name) return Status::InvalidArgument("a token named " + name + " exists already");
+    }
+    if (impl_->tokens.size() >= kTokensMax) {
+      return Status::InvalidArgument("the ledger holds " + std::to_string(kTokensMax) + " tokens, its most");
+    }
   }
   unsigned char random[32];
   if (RAND_bytes(random, sizeof(random)) != 1) return Status::IOError("no randomness for a token");
@@ -84,8 +94,11 @@ Result<std::string> Ledger::CreateToken(const std::string& name, Role role, std:
     secret.push_back(kDigits[byte & 15]);
   }
   TokenInfo token{name, role, chain, impl_->options.clock_us(), 0};
-  status = impl_->store->PutToken(HashOfSecret(secret), EncodeToken(token));
+  std::string hash = HashOfSecret(secret);
+  Status status = impl_->store->PutToken(hash, EncodeToken(token));
   if (!status.ok()) return status;
+  std::unique_lock tokens_lock(impl_->token_mutex);
+  impl_->tokens.emplace(std::move(hash), std::move(token));
   return secret;
 }
 
@@ -93,32 +106,29 @@ Status Ledger::RevokeToken(const std::string& name) {
   std::unique_lock lock(impl_->state_mutex);
   std::string hash;
   TokenInfo found;
-  Status status = impl_->store->ForEachToken([&](std::string_view key, std::string_view record) {
-    Result<TokenInfo> token = DecodeToken(record);
-    if (!token.ok()) return token.status();
-    if (token->name == name) {
-      hash = std::string(key);
-      found = *token;
+  {
+    std::shared_lock tokens_lock(impl_->token_mutex);
+    for (const auto& [key, token] : impl_->tokens) {
+      if (token.name == name) {
+        hash = key;
+        found = token;
+      }
     }
-    return Status::Ok();
-  });
-  if (!status.ok()) return status;
+  }
   if (hash.empty()) return Status::NotFound("no token named " + name);
   if (found.revoked_us != 0) return Status::Ok();  // revoking twice changes nothing
   found.revoked_us = std::max<std::uint64_t>(impl_->options.clock_us(), 1);
-  return impl_->store->PutToken(hash, EncodeToken(found));
+  Status status = impl_->store->PutToken(hash, EncodeToken(found));
+  if (!status.ok()) return status;
+  std::unique_lock tokens_lock(impl_->token_mutex);
+  impl_->tokens[hash] = std::move(found);
+  return Status::Ok();
 }
 
 Result<std::vector<TokenInfo>> Ledger::ListTokens() const {
-  std::shared_lock lock(impl_->store_mutex);
+  std::shared_lock lock(impl_->token_mutex);
   std::vector<TokenInfo> tokens;
-  Status status = impl_->store->ForEachToken([&](std::string_view, std::string_view record) {
-    Result<TokenInfo> token = DecodeToken(record);
-    if (!token.ok()) return token.status();
-    tokens.push_back(*token);
-    return Status::Ok();
-  });
-  if (!status.ok()) return status;
+  for (const auto& [hash, token] : impl_->tokens) tokens.push_back(token);
   std::sort(tokens.begin(), tokens.end(), [](const TokenInfo& a, const TokenInfo& b) { return a.name < b.name; });
   return tokens;
 }
@@ -126,27 +136,17 @@ Result<std::vector<TokenInfo>> Ledger::ListTokens() const {
 Result<std::optional<TokenInfo>> Ledger::Authenticate(std::string_view secret) const {
   // Looked up by the secret's SHA-256: how long it takes does not depend on
   // how close a guess is to a real secret.
-  std::shared_lock lock(impl_->store_mutex);
-  Result<std::optional<std::string>> record = impl_->store->GetToken(HashOfSecret(secret));
-  if (!record.ok()) return record.status();
-  if (!record->has_value()) return std::optional<TokenInfo>();
-  Result<TokenInfo> token = DecodeToken(**record);
-  if (!token.ok()) return token.status();
-  if (token->revoked_us != 0) return std::optional<TokenInfo>();
-  return std::optional<TokenInfo>(*token);
+  const std::string hash = HashOfSecret(secret);
+  std::shared_lock lock(impl_->token_mutex);
+  const auto found = impl_->tokens.find(hash);
+  if (found == impl_->tokens.end() || found->second.revoked_us != 0) return std::optional<TokenInfo>();
+  return std::optional<TokenInfo>(found->second);
 }
 
 Result<bool> Ledger::HasTokens() const {
-  std::shared_lock lock(impl_->store_mutex);
-  bool active = false;
-  Status status = impl_->store->ForEachToken([&](std::string_view, std::string_view record) {
-    Result<TokenInfo> token = DecodeToken(record);
-    if (!token.ok()) return token.status();
-    active = active || token->revoked_us == 0;
-    return Status::Ok();
-  });
-  if (!status.ok()) return status;
-  return active;
+  std::shared_lock lock(impl_->token_mutex);
+  return std::any_of(impl_->tokens.begin(), impl_->tokens.end(),
+                     [](const auto& entry) { return entry.second.revoked_us == 0; });
 }
 
 }  // namespace tally

@@ -9,8 +9,14 @@
 #include <rocksdb/write_batch.h>
 #include <xxhash.h>
 
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <limits>
+#include <mutex>
 
 #include "block.h"
 #include "tally/internal/encoding.h"
@@ -54,6 +60,59 @@ class NoAutomaticRecovery final : public rocksdb::EventListener {
   }
 };
 
+// RocksDB's info log (DIR/LOG), written with stdio, write errors ignored.
+// RocksDB's own logger aborts the process when it writes again after a
+// failed write (an assertion, and Debian builds RocksDB with assertions),
+// which is what a full disk does to it: the log must never stop the ledger.
+class InfoLog final : public rocksdb::Logger {
+ public:
+  explicit InfoLog(std::string path) : path_(std::move(path)) {
+    std::error_code error;
+    if (std::filesystem::file_size(path_, error) > kBytesMax) Rotate();
+    file_ = std::fopen(path_.c_str(), "a");
+  }
+  ~InfoLog() override {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list arguments) override {
+    std::lock_guard lock(mutex_);
+    if (file_ == nullptr) return;
+    if (written_ > kBytesMax) {
+      std::fclose(file_);
+      Rotate();
+      file_ = std::fopen(path_.c_str(), "a");
+      written_ = 0;
+      if (file_ == nullptr) return;
+    }
+    const auto now = std::chrono::system_clock::now();
+    const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    char stamp[32];
+    std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ ", &utc);
+    int wrote = std::fputs(stamp, file_) >= 0 ? static_cast<int>(std::strlen(stamp)) : 0;
+    const int message = std::vfprintf(file_, format, arguments);
+    if (message > 0) wrote += message;
+    std::fputc('\n', file_);
+    std::fflush(file_);  // a failure (a full disk) loses this line, nothing more
+    written_ += static_cast<std::uint64_t>(wrote) + 1;
+  }
+
+ private:
+  static constexpr std::uint64_t kBytesMax = 16u << 20;  // then LOG becomes LOG.old
+  void Rotate() {
+    std::error_code ignored;
+    std::filesystem::rename(path_, path_ + ".old", ignored);
+  }
+
+  const std::string path_;
+  std::mutex mutex_;
+  std::FILE* file_ = nullptr;
+  std::uint64_t written_ = 0;
+};
+
 std::string EncodeFormat(std::uint32_t version) {
   std::string bytes;
   PutFixed32(&bytes, version);
@@ -90,6 +149,11 @@ Status Store::OpenDatabase(bool create_if_missing) {
   options.paranoid_checks = true;
   if (env_) options.env = env_.get();
   options.listeners.push_back(std::make_shared<NoAutomaticRecovery>());
+  if (mode_ == Mode::kReadWrite) {
+    std::error_code ignored;
+    if (create_if_missing) std::filesystem::create_directories(directory_, ignored);
+    options.info_log = std::make_shared<InfoLog>(directory_ + "/LOG");
+  }
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
       {"log", LogFamilyOptions()},

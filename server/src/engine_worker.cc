@@ -15,7 +15,7 @@ namespace {
 Reply StatusError(const Status& status) {
   const wire::ErrorCode code = status.code() == Status::Code::kInvalidArgument ? wire::ErrorCode::kInvalidArgument
                                                                                : wire::ErrorCode::kUnavailable;
-  return ErrorReply(code, status.ToString());
+  return ErrorReply(code, status.message());
 }
 
 }  // namespace
