@@ -41,6 +41,7 @@ struct Target {
   std::size_t batch = 1;  // tally: commands per apply request; redis: commands per pipeline
   std::uint32_t chain = 1; // tally: a chain of its own per run, so every balance starts at 0
   int clients = 0;         // tally: client connections shared by the generator threads; 0: one each
+  std::string tls_ca;      // tally: speak TLS, trusting this CA file (empty: in the clear)
 };
 
 // nullptr and a message when the system is not built in or not reachable.

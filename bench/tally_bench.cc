@@ -13,7 +13,7 @@
 // connections; 0: closed loop), --members 1000000, --zipf 0 (exponent; 0:
 // uniform), --mix earn=70,redeem=15,balance=10,reverse=5[,hold=N] (hold: a
 // hold then its capture, two commands), --retry-share 0.02,
-// --seed 1, --json.
+// --seed 1, --json, --tls-ca FILE (tally: speak TLS, trusting FILE).
 //
 // A live progress line goes to stderr; the summary to stdout, and with
 // --json the last line is one JSON object. Exit status 0 only when the run
@@ -39,7 +39,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Settings {
-  Target target{"tally", "127.0.0.1:7411", 1, 1};
+  Target target{"tally", "127.0.0.1:7411", 1, 1, 0, ""};
   int duration_seconds = 10;
   int connections = 4;
   int window = 1;
@@ -91,6 +91,7 @@ Settings Parse(int argc, char** argv) {
     const std::string value = argv[++index];
     if (flag == "--system") settings.target.system = value;
     else if (flag == "--server") settings.target.address = value;
+    else if (flag == "--tls-ca") settings.target.tls_ca = value;
     else if (flag == "--duration") settings.duration_seconds = std::atoi(value.c_str());
     else if (flag == "--connections") settings.connections = std::atoi(value.c_str());
     else if (flag == "--window") settings.window = std::atoi(value.c_str());

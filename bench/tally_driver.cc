@@ -127,6 +127,8 @@ std::shared_ptr<Client> Connect(const Target& target, std::string* error) {
   options.port = static_cast<std::uint16_t>(std::stoul(target.address.substr(colon + 1)));
   options.call_timeout = std::chrono::seconds(30);
   options.client_name = "tally-bench";
+  options.tls = !target.tls_ca.empty();
+  options.tls_ca_file = target.tls_ca;
   auto client = Client::Connect(options);
   if (!client.ok()) {
     *error = client.status().ToString();
