@@ -6,9 +6,11 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 
+#include "id_index.h"
 #include "tally/ledger.h"
 #include "tally/protocol.h"
 
@@ -98,6 +100,28 @@ void BM_EngineApply(benchmark::State& state) {
   std::filesystem::remove_all(directory);
 }
 BENCHMARK(BM_EngineApply)->ArgName("kind")->DenseRange(1, 4)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// The command-id index filled to N entries one insert at a time: the mean
+// insert, and the longest single insert (a table growth lands on one).
+void BM_IdIndexLongestInsert(benchmark::State& state) {
+  const auto entries = static_cast<std::uint64_t>(state.range(0));
+  double longest_ms = 0;
+  for (auto _ : state) {
+    tally::internal::IdIndex index;
+    std::chrono::nanoseconds longest{0};
+    for (std::uint64_t sequence = 1; sequence <= entries; ++sequence) {
+      const std::uint64_t fingerprint = tally::internal::IdIndex::Fingerprint(1, {0xbe, sequence});
+      const auto started = std::chrono::steady_clock::now();
+      index.Insert(fingerprint, sequence);
+      longest = std::max(longest, std::chrono::steady_clock::now() - started);
+    }
+    benchmark::DoNotOptimize(index.size());
+    longest_ms = std::max(longest_ms, std::chrono::duration<double, std::milli>(longest).count());
+  }
+  state.counters["longest_insert_ms"] = longest_ms;
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(entries));
+}
+BENCHMARK(BM_IdIndexLongestInsert)->Arg(30'000'000)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 }  // namespace
 

@@ -4,6 +4,13 @@
 // comparing the full id, so fingerprint collisions cost a read, never a wrong
 // answer. 16 bytes a slot, open addressing with linear probing, load <= 3/4.
 //
+// Growing without a pause: when the table is 3/4 full a table twice the size
+// is allocated (zero pages from the kernel, not written until used) and
+// each later insert moves a few slots of the old table into it, oldest slot
+// index first; lookups probe the new table, then the old one, skipping the
+// old slots already moved. A doubling used to stop the writer for ~2 s at
+// 25 M ids (docs/performance.md).
+//
 // Why in memory: a RocksDB put per id costs ~6 us and a negative lookup
 // ~0.6 us on this machine, too slow for a million events a second; see
 // docs/storage.md ("Design in one paragraph" and "In memory").
@@ -11,8 +18,10 @@
 // Thread safety: none; the ledger guards it.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
-#include <vector>
+#include <cstdlib>
+#include <memory>
 
 #include "tally/types.h"
 
@@ -24,24 +33,37 @@ class IdIndex {
 
   static std::uint64_t Fingerprint(std::uint32_t chain, const CommandId& id);
 
-  // Calls `visit(sequence)` for every entry with `fingerprint`, oldest first,
-  // until it returns true. Returns whether a visit returned true.
+  // Calls `visit(sequence)` for every entry with `fingerprint`, in no
+  // particular order, until it returns true. Returns whether a visit did.
   template <typename Visit>
   bool ForEachCandidate(std::uint64_t fingerprint, Visit&& visit) const {
-    for (std::size_t slot = Home(fingerprint);; slot = (slot + 1) & mask_) {
-      if (slots_[slot].fingerprint == 0) return false;
+    for (std::size_t slot = fingerprint & mask_;; slot = (slot + 1) & mask_) {
+      if (slots_[slot].fingerprint == 0) break;
       if (slots_[slot].fingerprint == fingerprint && visit(slots_[slot].sequence)) return true;
     }
+    if (!old_slots_) return false;
+    // The old table's run from the home slot, without the moved slots
+    // [0, moved_): their entries were seen above, and their pages may be
+    // gone (read as zero), so they are stepped over unread. A run never
+    // had a gap there, so stepping over them cannot end it early.
+    const std::size_t home = fingerprint & old_mask_;
+    const std::size_t start = std::max(home, moved_);
+    int found = ScanOld(start, old_mask_ + 1, fingerprint, visit);
+    if (found < 0 && home >= moved_) found = ScanOld(moved_, home, fingerprint, visit);  // wrapped around
+    return found > 0;
   }
 
   // Starts loading the slot where `fingerprint` lives, for a lookup soon.
-  void Prefetch(std::uint64_t fingerprint) const { __builtin_prefetch(&slots_[Home(fingerprint)]); }
+  void Prefetch(std::uint64_t fingerprint) const { __builtin_prefetch(&slots_[fingerprint & mask_]); }
 
   // REQUIRES: sequence > 0 and not inserted before.
   void Insert(std::uint64_t fingerprint, std::uint64_t sequence);
 
   std::uint64_t size() const { return size_; }
-  std::uint64_t memory_bytes() const { return slots_.capacity() * sizeof(Slot); }
+  std::uint64_t memory_bytes() const {
+    return ((mask_ + 1) + (old_slots_ ? old_mask_ + 1 : 0)) * sizeof(Slot);
+  }
+  bool growing() const { return old_slots_ != nullptr; }  // tests
 
  private:
   struct Slot {
@@ -49,12 +71,34 @@ class IdIndex {
     std::uint64_t sequence;
   };
   static_assert(sizeof(Slot) == 16);
+  struct Free {
+    void operator()(Slot* slots) const { std::free(slots); }
+  };
+  using Slots = std::unique_ptr<Slot[], Free>;
 
-  std::size_t Home(std::uint64_t fingerprint) const { return fingerprint & mask_; }
-  void Grow();
+  // Old slots [from, to) of a probe run: 1 when a visit returned true, 0 at
+  // an empty slot (the run ended), -1 at `to`.
+  template <typename Visit>
+  int ScanOld(std::size_t from, std::size_t to, std::uint64_t fingerprint, Visit& visit) const {
+    for (std::size_t slot = from; slot < to; ++slot) {
+      if (old_slots_[slot].fingerprint == 0) return 0;
+      if (old_slots_[slot].fingerprint == fingerprint && visit(old_slots_[slot].sequence)) return 1;
+    }
+    return -1;
+  }
 
-  std::vector<Slot> slots_;
+  static Slots Allocate(std::size_t count);  // zeroed
+  static void Place(Slot* slots, std::size_t mask, Slot entry);
+  void StartGrowing();
+  void MoveSome(std::size_t count);
+  void Release();  // returns the pages of moved old slots to the kernel
+
+  Slots slots_;
   std::size_t mask_ = 0;
+  Slots old_slots_;          // the table being emptied into slots_, while growing
+  std::size_t old_mask_ = 0;
+  std::size_t moved_ = 0;    // old slots [0, moved_) are in slots_
+  std::size_t released_ = 0; // old slots [0, released_) have their pages returned
   std::uint64_t size_ = 0;
 };
 
