@@ -1,5 +1,6 @@
 #include "server.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 
@@ -98,8 +99,14 @@ asio::awaitable<void> Server::AcceptLoop() {
       continue;  // e.g. the peer gave up before accept; keep serving
     }
     const std::uint64_t open = OpenConnections();
-    if (open >= options_.connections_max) {
-      socket.close(error);  // over the limit: refuse by closing at once
+    const asio::ip::address remote = socket.remote_endpoint(error).address();
+    const auto from_remote = std::count_if(sessions_.begin(), sessions_.end(), [&](const std::weak_ptr<Session>& weak) {
+      auto session = weak.lock();
+      return session && session->remote() == remote;
+    });
+    if (error || open >= options_.connections_max ||
+        static_cast<std::size_t>(from_remote) >= options_.connections_per_address_max) {
+      socket.close(error);  // over a limit: refuse by closing at once
       continue;
     }
     auto session = std::make_shared<Session>(std::move(socket), worker_, session_options);

@@ -22,6 +22,7 @@ struct ServerOptions {
   std::uint32_t idle_timeout_ms = kIdleTimeoutMsDefault;
   std::uint32_t io_timeout_ms = kIoTimeoutMs;
   std::size_t connections_max = kConnectionsMax;
+  std::size_t connections_per_address_max = kConnectionsPerAddressMax;
   std::uint64_t request_bytes_max = kServerRequestBytesMax;  // RequestBudget
   // TLS (docs/security.md): both PEM files, or neither for the clear.
   std::string tls_certificate_file;

@@ -131,6 +131,7 @@ Session::Session(asio::ip::tcp::socket socket, EngineWorker& worker, SessionOpti
       wake_reader_(stream_.socket().get_executor(), kNever) {
   error_code ignored;
   stream_.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+  remote_ = stream_.socket().remote_endpoint(ignored).address();
 }
 
 void Session::Start() {

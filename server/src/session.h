@@ -52,6 +52,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // connection closes.
   void Stop();
   bool closed() const { return closed_; }
+  const asio::ip::address& remote() const { return remote_; }
 
  private:
   // The TLS handshake (under the I/O deadline), then the two loops.
@@ -71,6 +72,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Close();
 
   internal::Stream stream_;
+  asio::ip::address remote_;
   EngineWorker& worker_;
   const SessionOptions options_;
   asio::steady_timer read_deadline_;

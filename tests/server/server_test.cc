@@ -70,7 +70,12 @@ class ServerTest : public ::testing::Test {
 // A blocking raw connection, for frames the client library would never send.
 class RawConnection {
  public:
-  explicit RawConnection(std::uint16_t port) : socket_(io_) {
+  // `from`: the local address to connect from (any of 127.0.0.0/8).
+  explicit RawConnection(std::uint16_t port, const char* from = nullptr) : socket_(io_) {
+    if (from != nullptr) {
+      socket_.open(asio::ip::tcp::v4());
+      socket_.bind({asio::ip::make_address(from), 0});
+    }
     socket_.connect({asio::ip::make_address("127.0.0.1"), port});
   }
 
@@ -715,6 +720,34 @@ TEST_F(ServerTest, AFloodOfSilentConnectionsIsShedAndTheServerServesAgain) {
 // dialled, is served; one that trusts another authority, or dials another
 // name, or speaks in the clear, is not, and neither is a clear client's
 // hello ever read.
+// One host cannot take every connection slot: past its share, its new
+// connections are closed at once, and another host is still served.
+TEST_F(ServerTest, AFloodFromOneAddressLeavesRoomForOthers) {
+  StopServer();
+  server::ServerOptions options;
+  options.connections_max = 8;
+  options.connections_per_address_max = 4;
+  options.io_timeout_ms = 600'000;  // the flood stays until the test ends
+  StartServer(options);
+  std::vector<std::unique_ptr<RawConnection>> flood;
+  for (std::size_t index = 0; index < options.connections_per_address_max; ++index) {
+    flood.push_back(std::make_unique<RawConnection>(port_, "127.0.0.1"));
+  }
+  RawConnection one_too_many(port_, "127.0.0.1");
+  EXPECT_TRUE(one_too_many.ServerClosed());
+
+  RawConnection other_host(port_, "127.0.0.2");
+  other_host.Hello();
+  other_host.SendFrame(wire::Operation::kStatus, "", 2);
+  wire::Header header;
+  std::string body;
+  ASSERT_TRUE(other_host.ReadFrame(&header, &body));
+  EXPECT_EQ(header.operation, wire::Operation::kStatus);
+  wire::StatusResponse status;
+  ASSERT_TRUE(wire::DecodeStatusResponse(body, &status).ok());
+  EXPECT_EQ(status.connections, options.connections_per_address_max + 1);
+}
+
 TEST_F(ServerTest, TlsServesVerifiedClientsAndNoOneElse) {
   StopServer();
   const testing::CertificateFiles server_files =

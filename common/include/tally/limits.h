@@ -50,6 +50,9 @@ inline constexpr std::size_t kTokensMax = 4096;
 // most requests one connection may have in flight before the server stops
 // reading from it (backpressure).
 inline constexpr std::size_t kConnectionsMax = 1024;
+// Of those, most from one remote address: one host's flood leaves the rest
+// for the others.
+inline constexpr std::size_t kConnectionsPerAddressMax = 256;
 inline constexpr std::size_t kRequestsInFlightPerConnectionMax = 64;
 // Server-wide bound on what requests in flight hold, over all connections
 // (server/src/request_budget.h): bodies, decoded forms and responses, as
