@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "id_index.h"
+#include "member_table.h"
 #include "tally/ledger.h"
 #include "tally/protocol.h"
 
@@ -122,6 +123,26 @@ void BM_IdIndexLongestInsert(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(entries));
 }
 BENCHMARK(BM_IdIndexLongestInsert)->Arg(30'000'000)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+// The member table filled to N members one at a time: the longest single
+// FindOrInsert (a growth lands on one).
+void BM_MemberTableLongestInsert(benchmark::State& state) {
+  const auto members = static_cast<std::uint64_t>(state.range(0));
+  double longest_ms = 0;
+  for (auto _ : state) {
+    tally::internal::MemberTable table;
+    std::chrono::nanoseconds longest{0};
+    for (std::uint64_t member = 1; member <= members; ++member) {
+      const auto started = std::chrono::steady_clock::now();
+      benchmark::DoNotOptimize(table.FindOrInsert({1, member}));
+      longest = std::max(longest, std::chrono::steady_clock::now() - started);
+    }
+    longest_ms = std::max(longest_ms, std::chrono::duration<double, std::milli>(longest).count());
+  }
+  state.counters["longest_insert_ms"] = longest_ms;
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(members));
+}
+BENCHMARK(BM_MemberTableLongestInsert)->Arg(13'000'000)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 }  // namespace
 
