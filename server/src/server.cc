@@ -52,13 +52,41 @@ Result<std::unique_ptr<Server>> Server::Bind(Ledger& ledger, const ServerOptions
   return server;
 }
 
+Status Server::ReloadTls() {
+  if (options_.tls_certificate_file.empty()) return Status::InvalidArgument("tallyd runs without TLS");
+  auto tls = internal::ServerTlsContext(options_.tls_certificate_file, options_.tls_key_file);
+  if (!tls.ok()) return tls.status();
+  std::lock_guard lock(tls_mutex_);
+  tls_ = std::move(*tls);
+  return Status::Ok();
+}
+
+// SIGINT, SIGTERM: stop. SIGHUP: read the TLS files again.
+void Server::WaitForSignal() {
+  signals_.async_wait([this](const error_code& error, int signal) {
+    if (error) return;
+    if (signal != SIGHUP) {
+      BeginShutdown();
+      return;
+    }
+    const Status reloaded = ReloadTls();
+    if (reloaded.ok()) {
+      std::printf("tallyd: TLS certificate and key read again from %s and %s\n",
+                  options_.tls_certificate_file.c_str(), options_.tls_key_file.c_str());
+    } else {
+      std::printf("tallyd: TLS files not reloaded, the old ones stay: %s\n", reloaded.ToString().c_str());
+    }
+    std::fflush(stdout);
+    WaitForSignal();
+  });
+}
+
 void Server::Run() {
   if (options_.handle_signals) {
     signals_.add(SIGINT);
     signals_.add(SIGTERM);
-    signals_.async_wait([this](const error_code& error, int) {
-      if (!error) BeginShutdown();
-    });
+    signals_.add(SIGHUP);
+    WaitForSignal();
   }
   asio::co_spawn(io_, [this] { return AcceptLoop(); }, asio::detached);
   io_.run();
@@ -89,8 +117,8 @@ std::uint64_t Server::OpenConnections() {
 }
 
 asio::awaitable<void> Server::AcceptLoop() {
-  const SessionOptions session_options{options_.idle_timeout_ms, options_.io_timeout_ms, "tallyd", &ledger_,
-                                       &budget_, tls_.get()};
+  SessionOptions session_options{options_.idle_timeout_ms, options_.io_timeout_ms, "tallyd", &ledger_, &budget_,
+                                 nullptr};
   while (!stopping_) {
     error_code error;
     asio::ip::tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, error));
@@ -108,6 +136,10 @@ asio::awaitable<void> Server::AcceptLoop() {
         static_cast<std::size_t>(from_remote) >= options_.connections_per_address_max) {
       socket.close(error);  // over a limit: refuse by closing at once
       continue;
+    }
+    {
+      std::lock_guard lock(tls_mutex_);
+      session_options.tls = tls_;  // the newest, for this connection's life
     }
     auto session = std::make_shared<Session>(std::move(socket), worker_, session_options);
     sessions_.push_back(session);

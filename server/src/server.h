@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,10 @@ class Server {
   ~Server();
 
   std::uint16_t port() const { return port_; }
+  // Reads the TLS certificate chain and key files again (tallyd does on
+  // SIGHUP): new connections get the new ones, open ones keep theirs. On
+  // an error the old ones stay. Any thread.
+  Status ReloadTls();
   const RequestBudget& budget() const { return budget_; }
   void Run();
   void Stop();
@@ -45,6 +50,7 @@ class Server {
   Server(Ledger& ledger, const ServerOptions& options);
   asio::awaitable<void> AcceptLoop();
   void BeginShutdown();
+  void WaitForSignal();
   std::uint64_t OpenConnections();
 
   Ledger& ledger_;
@@ -56,7 +62,8 @@ class Server {
   std::vector<std::weak_ptr<Session>> sessions_;  // I/O thread only
   std::atomic<std::uint64_t> connections_{0};
   RequestBudget budget_;
-  std::shared_ptr<asio::ssl::context> tls_;  // null: in the clear
+  std::mutex tls_mutex_;
+  std::shared_ptr<asio::ssl::context> tls_;  // null: in the clear; guarded by tls_mutex_
   EngineWorker worker_;
   bool stopping_ = false;
 };

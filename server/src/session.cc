@@ -122,9 +122,9 @@ std::uint64_t RequestCharge(const wire::Header& header) {
 }
 
 Session::Session(asio::ip::tcp::socket socket, EngineWorker& worker, SessionOptions options)
-    : stream_(std::move(socket), options.tls),
+    : options_(std::move(options)),
+      stream_(std::move(socket), options_.tls.get()),
       worker_(worker),
-      options_(std::move(options)),
       read_deadline_(stream_.socket().get_executor(), kNever),
       write_deadline_(stream_.socket().get_executor(), kNever),
       wake_writer_(stream_.socket().get_executor(), kNever),

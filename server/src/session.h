@@ -36,7 +36,7 @@ struct SessionOptions {
   std::string server_name;
   const Ledger* ledger = nullptr;     // for tokens at hello (docs/security.md)
   RequestBudget* budget = nullptr;    // the server's, shared by every session
-  asio::ssl::context* tls = nullptr;  // null: in the clear
+  std::shared_ptr<asio::ssl::context> tls;  // null: in the clear
 };
 
 // What a request is charged against the RequestBudget: its body, and a
@@ -71,10 +71,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void SendError(std::uint64_t request_id, wire::ErrorCode code, const std::string& message);
   void Close();
 
+  const SessionOptions options_;  // keeps the TLS context alive for the stream
   internal::Stream stream_;
   asio::ip::address remote_;
   EngineWorker& worker_;
-  const SessionOptions options_;
   asio::steady_timer read_deadline_;
   asio::steady_timer write_deadline_;
   asio::steady_timer wake_writer_;   // cancelled to wake WriteLoop

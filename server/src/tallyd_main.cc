@@ -2,6 +2,8 @@
 //
 //   tallyd [--data DIR] [--listen HOST:PORT] [--idle-timeout-ms N] [--tls-cert FILE --tls-key FILE]
 //
+// SIGINT or SIGTERM: stop cleanly. SIGHUP: read the TLS files again.
+//
 // Defaults: --data ./tally-data, --listen 127.0.0.1:7411.
 #include <cstdio>
 #include <cstdlib>
@@ -15,7 +17,8 @@ namespace {
 constexpr char kUsage[] =
     "usage: tallyd [--data DIR] [--listen HOST:PORT] [--idle-timeout-ms N] [--tls-cert FILE --tls-key FILE]\n"
     "defaults: --data tally-data --listen 127.0.0.1:7411, in the clear\n"
-    "--tls-cert/--tls-key: speak TLS with this certificate chain and private key (PEM; docs/security.md)\n";
+    "--tls-cert/--tls-key: speak TLS with this certificate chain and private key (PEM; docs/security.md);\n"
+    "SIGHUP reads them again\n";
 
 bool ParseListen(std::string_view text, tally::server::ServerOptions* options) {
   const std::size_t colon = text.rfind(':');

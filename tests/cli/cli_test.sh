@@ -208,6 +208,15 @@ output="$(TALLY_TLS_CA="$scratch/tls.crt" "$tally" --server "127.0.0.1:$port" ba
 [[ "$output" == *"100 points"* ]] || { echo "FAIL: TALLY_TLS_CA was not used: $output"; failures=$((failures + 1)); }
 target=(--server "127.0.0.1:$port")
 expect 3 "" -- status
+# A new certificate in the same files, and SIGHUP: new connections get it.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj /CN=tally2 \
+  -addext "subjectAltName=IP:127.0.0.1" -keyout "$scratch/tls.key" -out "$scratch/tls.crt" 2>/dev/null
+kill -HUP "$server_pid"
+read -r reload_line <&"$server_out"
+[[ "$reload_line" == *"TLS certificate and key read again"* ]] || { echo "FAIL: SIGHUP: '$reload_line'"; failures=$((failures + 1)); }
+target=(--server "127.0.0.1:$port" --tls-ca "$scratch/tls.crt")
+expect 0 "100 points" -- balance --chain 1 --member 42
+target=(--server "127.0.0.1:$port")
 kill -TERM "$server_pid"
 wait "$server_pid"
 server_pid=""

@@ -6,6 +6,8 @@
 #include <xxhash.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "server.h"
@@ -795,6 +797,48 @@ TEST_F(ServerTest, TlsServesVerifiedClientsAndNoOneElse) {
   StopServer();
   StartServer();
   EXPECT_FALSE(refused(trusting).empty());
+}
+
+// A certificate is replaced while tallyd serves (tallyd does this on
+// SIGHUP): new connections get the new one, an open connection keeps its
+// session, and files that do not load leave the last good ones in place.
+TEST_F(ServerTest, TlsCertificatesAreReloadedWithoutARestart) {
+  StopServer();
+  const testing::CertificateFiles first =
+      testing::MakeSelfSignedCertificate(directory_.Child("first"), "IP:127.0.0.1");
+  const std::string certificate = directory_.Child("served.crt");
+  const std::string key = directory_.Child("served.key");
+  std::filesystem::copy_file(first.certificate, certificate);
+  std::filesystem::copy_file(first.key, key);
+  server::ServerOptions options;
+  options.tls_certificate_file = certificate;
+  options.tls_key_file = key;
+  StartServer(options);
+  ClientOptions trusting_first;
+  trusting_first.tls = true;
+  trusting_first.tls_ca_file = first.certificate;
+  auto old_client = Connect(trusting_first);
+  ASSERT_TRUE(old_client);
+  EXPECT_EQ(old_client->Submit(Earn(1, 1, 42, 100))->balance, 100);
+
+  const testing::CertificateFiles second =
+      testing::MakeSelfSignedCertificate(directory_.Child("second"), "IP:127.0.0.1");
+  std::filesystem::copy_file(second.certificate, certificate, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(second.key, key, std::filesystem::copy_options::overwrite_existing);
+  ASSERT_TRUE(server_->ReloadTls().ok());
+  ClientOptions trusting_second = trusting_first;
+  trusting_second.tls_ca_file = second.certificate;
+  trusting_first.port = port_;
+  EXPECT_FALSE(Client::Connect(trusting_first).ok()) << "new connections get the new certificate";
+  auto new_client = Connect(trusting_second);
+  ASSERT_TRUE(new_client);
+  EXPECT_EQ(new_client->Submit(Earn(2, 1, 42, 5))->balance, 105);
+  EXPECT_EQ(old_client->GetBalance({1, 42})->points, 105) << "the open connection is undisturbed";
+
+  // A half-written key: the reload fails, and the second certificate stays.
+  { std::ofstream(key, std::ios::trunc) << "-----BEGIN PRIVATE KEY-----\n"; }
+  EXPECT_FALSE(server_->ReloadTls().ok());
+  EXPECT_TRUE(Connect(trusting_second));
 }
 
 TEST_F(ServerTest, TlsNeedsACertificateAndItsKey) {
