@@ -603,10 +603,17 @@ Result<std::pair<std::uint64_t, std::string>> Client::Backup(std::string_view di
       .get();
 }
 
+namespace {
+
+Status CheckTokenName(std::string_view name) {
+  if (!name.empty() && name.size() <= wire::kTokenNameBytesMax) return Status::Ok();
+  return Status::InvalidArgument("a token name is 1 to " + std::to_string(wire::kTokenNameBytesMax) + " bytes");
+}
+
+}  // namespace
+
 Result<std::string> Client::CreateToken(std::string_view name, Role role, std::uint32_t chain) {
-  if (name.empty() || name.size() > wire::kTokenNameBytesMax) {
-    return Status::InvalidArgument("a token name is 1 to " + std::to_string(wire::kTokenNameBytesMax) + " bytes");
-  }
+  if (Status checked = CheckTokenName(name); !checked.ok()) return checked;
   return core_
       ->Call<std::string>(QueryCall(Operation::kTokenCreate,
                                     wire::EncodeTokenCreateRequest({std::string(name), role, chain})),
@@ -632,9 +639,7 @@ Result<std::vector<TokenInfo>> Client::ListTokens() {
 }
 
 Status Client::RevokeToken(std::string_view name) {
-  if (name.empty() || name.size() > wire::kTokenNameBytesMax) {
-    return Status::InvalidArgument("a token name is 1 to " + std::to_string(wire::kTokenNameBytesMax) + " bytes");
-  }
+  if (Status checked = CheckTokenName(name); !checked.ok()) return checked;
   return core_
       ->Call<bool>(QueryCall(Operation::kTokenRevoke, wire::EncodeTokenRevokeRequest(name)),
                    [](const CallReply& reply) -> Result<bool> {

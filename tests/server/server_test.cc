@@ -55,6 +55,14 @@ class ServerTest : public ::testing::Test {
     ledger_.reset();
   }
 
+  // A connection presenting `secret`, or why there is none.
+  Result<std::unique_ptr<Client>> ConnectWith(const std::string& secret) {
+    ClientOptions options;
+    options.port = port_;
+    options.credentials = secret;
+    return Client::Connect(options);
+  }
+
   std::unique_ptr<Client> Connect(ClientOptions options = {}) {
     options.port = port_;
     auto client = Client::Connect(options);
@@ -336,17 +344,11 @@ TEST_F(ServerTest, TokensLimitEachConnectionToItsRoleAndChain) {
   const std::string gone = *ledger_->CreateToken("gone", Role::kAdmin, 0);
   ASSERT_TRUE(ledger_->RevokeToken("gone").ok());
 
-  auto with = [&](const std::string& secret) {
-    ClientOptions options;
-    options.port = port_;
-    options.credentials = secret;
-    return Client::Connect(options);
-  };
-  EXPECT_EQ(with("").status().code(), Status::Code::kPermissionDenied) << "no token";
-  EXPECT_EQ(with("tly_0000").status().code(), Status::Code::kPermissionDenied) << "an unknown token";
-  EXPECT_EQ(with(gone).status().code(), Status::Code::kPermissionDenied) << "a revoked token";
+  EXPECT_EQ(ConnectWith("").status().code(), Status::Code::kPermissionDenied) << "no token";
+  EXPECT_EQ(ConnectWith("tly_0000").status().code(), Status::Code::kPermissionDenied) << "an unknown token";
+  EXPECT_EQ(ConnectWith(gone).status().code(), Status::Code::kPermissionDenied) << "a revoked token";
 
-  auto as_reader = std::move(with(reader).value());
+  auto as_reader = std::move(ConnectWith(reader).value());
   EXPECT_EQ(as_reader->GetBalance({1, 42})->points, 100);
   EXPECT_EQ(as_reader->Submit(Earn(2, 1, 42, 5)).status().code(), Status::Code::kPermissionDenied);
   EXPECT_EQ(as_reader->GetBalance({2, 42}).status().code(), Status::Code::kPermissionDenied) << "another chain";
@@ -354,7 +356,7 @@ TEST_F(ServerTest, TokensLimitEachConnectionToItsRoleAndChain) {
   EXPECT_TRUE(as_reader->GetStatus().ok());
   EXPECT_EQ(as_reader->GetBalance({1, 42})->points, 100) << "the connection stays open after a refusal";
 
-  auto as_writer = std::move(with(writer).value());
+  auto as_writer = std::move(ConnectWith(writer).value());
   EXPECT_EQ(as_writer->Submit(Earn(3, 1, 42, 5))->code, ResultCode::kOk);
   auto mixed = as_writer->Apply(std::vector<Command>{Earn(4, 1, 42, 5), Earn(5, 2, 42, 5)});
   EXPECT_EQ(mixed.status().code(), Status::Code::kPermissionDenied) << "one command of another chain";
@@ -368,7 +370,7 @@ TEST_F(ServerTest, TokensLimitEachConnectionToItsRoleAndChain) {
   EXPECT_EQ(as_writer->GetBalance({1, 42})->points, 105) << "nothing of the refused batch was applied";
   EXPECT_FALSE(as_writer->Find(1, Id(4))->has_value());
 
-  auto as_admin = std::move(with(admin).value());
+  auto as_admin = std::move(ConnectWith(admin).value());
   EXPECT_EQ(as_admin->Submit(program)->code, ResultCode::kOk);
   EXPECT_EQ(as_admin->Submit(Earn(7, 2, 42, 5))->code, ResultCode::kOk) << "every chain";
   EXPECT_TRUE(as_admin->Backup(directory_.Child("copy")).ok());
@@ -376,20 +378,14 @@ TEST_F(ServerTest, TokensLimitEachConnectionToItsRoleAndChain) {
 }
 
 TEST_F(ServerTest, TokensAreManagedThroughAnAdminConnection) {
-  auto with = [&](const std::string& secret) {
-    ClientOptions options;
-    options.port = port_;
-    options.credentials = secret;
-    return Client::Connect(options);
-  };
   // Without tokens (loopback only) anyone may create the first.
   auto open = Connect();
   ASSERT_TRUE(open);
   auto root = open->CreateToken("root", Role::kAdmin, 0);
   ASSERT_TRUE(root.ok()) << root.status().ToString();
-  EXPECT_EQ(with("").status().code(), Status::Code::kPermissionDenied) << "tokens count from the next connection";
+  EXPECT_EQ(ConnectWith("").status().code(), Status::Code::kPermissionDenied) << "tokens count from the next connection";
 
-  auto as_root = std::move(with(*root).value());
+  auto as_root = std::move(ConnectWith(*root).value());
   const std::string chain_admin = *as_root->CreateToken("chain-1-admin", Role::kAdmin, 1);
   const std::string checkout = *as_root->CreateToken("checkout", Role::kWriter, 1);
   ASSERT_TRUE(as_root->CreateToken("other-chain", Role::kReader, 2).ok());
@@ -398,13 +394,13 @@ TEST_F(ServerTest, TokensAreManagedThroughAnAdminConnection) {
   EXPECT_EQ(as_root->ListTokens()->size(), 4u);
 
   // A new token works at once, without a restart.
-  auto as_checkout = std::move(with(checkout).value());
+  auto as_checkout = std::move(ConnectWith(checkout).value());
   EXPECT_EQ(as_checkout->Submit(Earn(1, 1, 42, 100))->balance, 100);
   EXPECT_EQ(as_checkout->ListTokens().status().code(), Status::Code::kPermissionDenied);
   EXPECT_EQ(as_checkout->CreateToken("mine", Role::kWriter, 1).status().code(), Status::Code::kPermissionDenied);
 
   // An admin of chain 1 manages chain 1's tokens and no others.
-  auto as_chain_admin = std::move(with(chain_admin).value());
+  auto as_chain_admin = std::move(ConnectWith(chain_admin).value());
   EXPECT_TRUE(as_chain_admin->CreateToken("reports", Role::kReader, 1).ok());
   EXPECT_EQ(as_chain_admin->CreateToken("x", Role::kReader, 2).status().code(), Status::Code::kPermissionDenied);
   EXPECT_EQ(as_chain_admin->CreateToken("y", Role::kAdmin, 0).status().code(), Status::Code::kPermissionDenied);
@@ -417,7 +413,7 @@ TEST_F(ServerTest, TokensAreManagedThroughAnAdminConnection) {
   EXPECT_EQ(as_chain_admin->RevokeToken("root").code(), Status::Code::kPermissionDenied);
   EXPECT_EQ(as_chain_admin->RevokeToken("nobody").code(), Status::Code::kInvalidArgument);
   ASSERT_TRUE(as_chain_admin->RevokeToken("checkout").ok());
-  EXPECT_EQ(with(checkout).status().code(), Status::Code::kPermissionDenied) << "revoked: refused at hello";
+  EXPECT_EQ(ConnectWith(checkout).status().code(), Status::Code::kPermissionDenied) << "revoked: refused at hello";
   EXPECT_EQ(as_checkout->GetBalance({1, 42})->points, 100) << "an open connection keeps what it was given";
   EXPECT_EQ(ledger_->ListTokens()->size(), 5u) << "all of it is in the ledger's token records";
 }
