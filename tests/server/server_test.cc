@@ -55,6 +55,23 @@ class ServerTest : public ::testing::Test {
     ledger_.reset();
   }
 
+  // Restarts the server with TLS, presenting `certificate` and `key`.
+  void StartTlsServer(const std::string& certificate, const std::string& key) {
+    StopServer();
+    server::ServerOptions options;
+    options.tls_certificate_file = certificate;
+    options.tls_key_file = key;
+    StartServer(options);
+  }
+
+  // Client options for TLS, trusting the certificates in `ca_file`.
+  static ClientOptions Trusting(const std::string& ca_file) {
+    ClientOptions options;
+    options.tls = true;
+    options.tls_ca_file = ca_file;
+    return options;
+  }
+
   // A connection presenting `secret`, or why there is none.
   Result<std::unique_ptr<Client>> ConnectWith(const std::string& secret) {
     ClientOptions options;
@@ -747,19 +764,13 @@ TEST_F(ServerTest, AFloodFromOneAddressLeavesRoomForOthers) {
 }
 
 TEST_F(ServerTest, TlsServesVerifiedClientsAndNoOneElse) {
-  StopServer();
   const testing::CertificateFiles server_files =
       testing::MakeSelfSignedCertificate(directory_.Child("server"), "DNS:localhost,IP:127.0.0.1");
   const testing::CertificateFiles stranger =
       testing::MakeSelfSignedCertificate(directory_.Child("stranger"), "DNS:localhost,IP:127.0.0.1");
-  server::ServerOptions options;
-  options.tls_certificate_file = server_files.certificate;
-  options.tls_key_file = server_files.key;
-  StartServer(options);
+  StartTlsServer(server_files.certificate, server_files.key);
 
-  ClientOptions trusting;
-  trusting.tls = true;
-  trusting.tls_ca_file = server_files.certificate;
+  ClientOptions trusting = Trusting(server_files.certificate);
   auto client = Connect(trusting);
   ASSERT_TRUE(client);
   EXPECT_EQ(client->Submit(Earn(1, 1, 42, 100))->balance, 100);
@@ -799,20 +810,14 @@ TEST_F(ServerTest, TlsServesVerifiedClientsAndNoOneElse) {
 // SIGHUP): new connections get the new one, an open connection keeps its
 // session, and files that do not load leave the last good ones in place.
 TEST_F(ServerTest, TlsCertificatesAreReloadedWithoutARestart) {
-  StopServer();
   const testing::CertificateFiles first =
       testing::MakeSelfSignedCertificate(directory_.Child("first"), "IP:127.0.0.1");
   const std::string certificate = directory_.Child("served.crt");
   const std::string key = directory_.Child("served.key");
   std::filesystem::copy_file(first.certificate, certificate);
   std::filesystem::copy_file(first.key, key);
-  server::ServerOptions options;
-  options.tls_certificate_file = certificate;
-  options.tls_key_file = key;
-  StartServer(options);
-  ClientOptions trusting_first;
-  trusting_first.tls = true;
-  trusting_first.tls_ca_file = first.certificate;
+  StartTlsServer(certificate, key);
+  ClientOptions trusting_first = Trusting(first.certificate);
   auto old_client = Connect(trusting_first);
   ASSERT_TRUE(old_client);
   EXPECT_EQ(old_client->Submit(Earn(1, 1, 42, 100))->balance, 100);
@@ -822,8 +827,7 @@ TEST_F(ServerTest, TlsCertificatesAreReloadedWithoutARestart) {
   std::filesystem::copy_file(second.certificate, certificate, std::filesystem::copy_options::overwrite_existing);
   std::filesystem::copy_file(second.key, key, std::filesystem::copy_options::overwrite_existing);
   ASSERT_TRUE(server_->ReloadTls().ok());
-  ClientOptions trusting_second = trusting_first;
-  trusting_second.tls_ca_file = second.certificate;
+  ClientOptions trusting_second = Trusting(second.certificate);
   trusting_first.port = port_;
   EXPECT_FALSE(Client::Connect(trusting_first).ok()) << "new connections get the new certificate";
   auto new_client = Connect(trusting_second);
