@@ -110,6 +110,26 @@ class BodyReader {
   bool ok_ = true;
 };
 
+// Bodies that are one non-empty string (a path, a secret, a token name).
+std::string EncodeOneString(std::string_view text, std::size_t max_bytes) {
+  TALLY_ASSERT(text.size() <= max_bytes);
+  std::string body;
+  PutString(&body, text);
+  return body;
+}
+
+Status DecodeOneString(std::string_view body, std::size_t max_bytes, std::string_view what, std::string* text) {
+  BodyReader reader(body);
+  *text = reader.String(max_bytes);
+  if (!reader.Finish() || text->empty()) return Malformed(what);
+  return Status::Ok();
+}
+
+// Bodies that must be empty.
+Status DecodeEmpty(std::string_view body, std::string_view what) {
+  return body.empty() ? Status::Ok() : Malformed(std::string(what) + ": the body must be empty");
+}
+
 void PutCommand(std::string* out, const Command& command) {
   TALLY_ASSERT(command.campaigns.size() <= kCommandCampaignsMax && command.program.size() <= kProgramBytesMax);
   PutFixed64(out, command.id.high);
@@ -627,18 +647,10 @@ Status DecodeSegmentResponse(std::string_view body, SegmentPage* page) {
   return reader.Finish() ? Status::Ok() : Malformed("segment response");
 }
 
-std::string EncodeBackupRequest(std::string_view directory) {
-  TALLY_ASSERT(directory.size() <= kPathBytesMax);
-  std::string body;
-  PutString(&body, directory);
-  return body;
-}
+std::string EncodeBackupRequest(std::string_view directory) { return EncodeOneString(directory, kPathBytesMax); }
 
 Status DecodeBackupRequest(std::string_view body, std::string* directory) {
-  BodyReader reader(body);
-  *directory = reader.String(kPathBytesMax);
-  if (!reader.Finish() || directory->empty()) return Malformed("backup request");
-  return Status::Ok();
+  return DecodeOneString(body, kPathBytesMax, "backup request", directory);
 }
 
 std::string EncodeBackupResponse(std::uint64_t sequence, std::string_view chain_head) {
@@ -679,23 +691,13 @@ Status DecodeTokenCreateRequest(std::string_view body, TokenCreateRequest* reque
   return Status::Ok();
 }
 
-std::string EncodeTokenCreateResponse(std::string_view secret) {
-  TALLY_ASSERT(secret.size() <= kSecretBytesMax);
-  std::string body;
-  PutString(&body, secret);
-  return body;
-}
+std::string EncodeTokenCreateResponse(std::string_view secret) { return EncodeOneString(secret, kSecretBytesMax); }
 
 Status DecodeTokenCreateResponse(std::string_view body, std::string* secret) {
-  BodyReader reader(body);
-  *secret = reader.String(kSecretBytesMax);
-  if (!reader.Finish() || secret->empty()) return Malformed("token create response");
-  return Status::Ok();
+  return DecodeOneString(body, kSecretBytesMax, "token create response", secret);
 }
 
-Status DecodeTokenListRequest(std::string_view body) {
-  return body.empty() ? Status::Ok() : Malformed("token list request");
-}
+Status DecodeTokenListRequest(std::string_view body) { return DecodeEmpty(body, "token list request"); }
 
 std::string EncodeTokenListResponse(const std::vector<TokenInfo>& tokens) {
   TALLY_ASSERT(tokens.size() <= kTokensMax);
@@ -733,23 +735,13 @@ Status DecodeTokenListResponse(std::string_view body, std::vector<TokenInfo>* to
   return reader.Finish() ? Status::Ok() : Malformed("token list response");
 }
 
-std::string EncodeTokenRevokeRequest(std::string_view name) {
-  TALLY_ASSERT(name.size() <= kTokenNameBytesMax);
-  std::string body;
-  PutString(&body, name);
-  return body;
-}
+std::string EncodeTokenRevokeRequest(std::string_view name) { return EncodeOneString(name, kTokenNameBytesMax); }
 
 Status DecodeTokenRevokeRequest(std::string_view body, std::string* name) {
-  BodyReader reader(body);
-  *name = reader.String(kTokenNameBytesMax);
-  if (!reader.Finish() || name->empty()) return Malformed("token revoke request");
-  return Status::Ok();
+  return DecodeOneString(body, kTokenNameBytesMax, "token revoke request", name);
 }
 
-Status DecodeTokenRevokeResponse(std::string_view body) {
-  return body.empty() ? Status::Ok() : Malformed("token revoke response");
-}
+Status DecodeTokenRevokeResponse(std::string_view body) { return DecodeEmpty(body, "token revoke response"); }
 
 std::string EncodeFindRequest(const FindRequest& request) {
   std::string body;
@@ -789,9 +781,7 @@ Status DecodeFindResponse(std::string_view body, std::optional<CommandResult>* r
   return Status::Ok();
 }
 
-Status DecodeStatusRequest(std::string_view body) {
-  return body.empty() ? Status::Ok() : Malformed("status request: the body must be empty");
-}
+Status DecodeStatusRequest(std::string_view body) { return DecodeEmpty(body, "status request"); }
 
 std::string EncodeStatusResponse(const StatusResponse& response) {
   TALLY_ASSERT(response.chain_head.size() == 64);

@@ -33,19 +33,13 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
                                     std::unique_ptr<rocksdb::FSWritableFile>* file,
                                     rocksdb::IODebugContext* debug) override {
     if (full_.load()) return NoSpace();
-    std::unique_ptr<rocksdb::FSWritableFile> target;
-    rocksdb::IOStatus status = target_->NewWritableFile(name, options, &target, debug);
-    if (status.ok()) file->reset(new File(std::move(target), this));
-    return status;
+    return Wrap(target_->NewWritableFile(name, options, file, debug), file);
   }
   rocksdb::IOStatus ReopenWritableFile(const std::string& name, const rocksdb::FileOptions& options,
                                        std::unique_ptr<rocksdb::FSWritableFile>* file,
                                        rocksdb::IODebugContext* debug) override {
     if (full_.load()) return NoSpace();
-    std::unique_ptr<rocksdb::FSWritableFile> target;
-    rocksdb::IOStatus status = target_->ReopenWritableFile(name, options, &target, debug);
-    if (status.ok()) file->reset(new File(std::move(target), this));
-    return status;
+    return Wrap(target_->ReopenWritableFile(name, options, file, debug), file);
   }
 
  private:
@@ -79,6 +73,12 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
    private:
     FillableFileSystem* disk_;
   };
+
+  // A file the target opened, made to fail while the disk is full.
+  rocksdb::IOStatus Wrap(rocksdb::IOStatus status, std::unique_ptr<rocksdb::FSWritableFile>* file) {
+    if (status.ok()) file->reset(new File(std::move(*file), this));
+    return status;
+  }
 
   rocksdb::IOStatus NoSpace() {
     failed_writes_.fetch_add(1);
