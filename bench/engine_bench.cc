@@ -118,9 +118,12 @@ struct TallyFixture {
   std::unique_ptr<CommandSource> source;
 };
 
+// The fixtures live until main() closes them: RocksDB must not be closed
+// from a static destructor, after its own statics are gone.
+std::map<Distribution, TallyFixture> tally_fixtures;
+
 TallyFixture& Tally(Distribution distribution) {
-  static std::map<Distribution, TallyFixture> fixtures;
-  TallyFixture& fixture = fixtures[distribution];
+  TallyFixture& fixture = tally_fixtures[distribution];
   if (fixture.ledger) return fixture;
   fixture.directory = BenchDirectory(std::string("tally-") + (distribution == kZipf ? "zipf" : "uniform"));
   fixture.ledger = std::move(tally::Ledger::Open(fixture.directory).value());
@@ -196,9 +199,10 @@ void NaiveApply(NaiveFixture& fixture, const std::vector<tally::Command>& batch)
   if (!fixture.db->Write(sync, &write).ok()) std::abort();
 }
 
+std::map<Distribution, NaiveFixture> naive_fixtures;
+
 NaiveFixture& Naive(Distribution distribution) {
-  static std::map<Distribution, NaiveFixture> fixtures;
-  NaiveFixture& fixture = fixtures[distribution];
+  NaiveFixture& fixture = naive_fixtures[distribution];
   if (fixture.db) return fixture;
   fixture.directory = BenchDirectory(std::string("naive-") + (distribution == kZipf ? "zipf" : "uniform"));
   rocksdb::Options options;
@@ -287,8 +291,11 @@ struct SegmentFixture {
   std::uint64_t members = 0;
 };
 
+std::unique_ptr<SegmentFixture> segment_fixture;
+
 SegmentFixture& Segments() {
-  static SegmentFixture fixture = [] {
+  if (segment_fixture) return *segment_fixture;
+  segment_fixture = std::make_unique<SegmentFixture>([] {
     constexpr std::uint64_t kDay = 86'400'000'000;
     static std::atomic<std::uint64_t> now{1'780'000'000'000'000};
     SegmentFixture made;
@@ -333,8 +340,8 @@ SegmentFixture& Segments() {
     }
     now = made.start_us + 200 * kDay;
     return made;
-  }();
-  return fixture;
+  }());
+  return *segment_fixture;
 }
 
 // One full scan of a segment, page by page, as `tally segment` does it.
@@ -387,6 +394,9 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  tally_fixtures.clear();
+  naive_fixtures.clear();
+  segment_fixture.reset();
   const char* base = std::getenv("TALLY_BENCH_DIR");
   for (const auto& entry : std::filesystem::directory_iterator(base != nullptr ? base : "/tmp")) {
     if (entry.path().filename().string().starts_with("tally-bench-" + std::to_string(::getpid()))) {
