@@ -53,8 +53,12 @@ class IdIndex {
     return found > 0;
   }
 
-  // Starts loading the slot where `fingerprint` lives, for a lookup soon.
-  void Prefetch(std::uint64_t fingerprint) const { __builtin_prefetch(&slots_[fingerprint & mask_]); }
+  // Starts loading the slots where `fingerprint` lives, for a lookup soon:
+  // in the table, and while growing in the old one unless already moved.
+  void Prefetch(std::uint64_t fingerprint) const {
+    __builtin_prefetch(&slots_[fingerprint & mask_]);
+    if (old_slots_ && (fingerprint & old_mask_) >= moved_) __builtin_prefetch(&old_slots_[fingerprint & old_mask_]);
+  }
 
   // REQUIRES: sequence > 0 and not inserted before.
   void Insert(std::uint64_t fingerprint, std::uint64_t sequence);

@@ -9,8 +9,8 @@
 namespace tally {
 namespace {
 
-// How many commands ahead CommitGroup prefetches table slots; measured on the
-// engine benchmark (docs/performance.md).
+// How many commands ahead a group commit and recovery prefetch table slots;
+// measured on the engine benchmark (docs/performance.md).
 constexpr std::size_t kPrefetchDistance = 8;
 
 std::uint64_t SystemClockUs() {
@@ -87,9 +87,33 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& directory, OpenO
   return std::unique_ptr<Ledger>(new Ledger(std::move(impl)));
 }
 
+// Both tables, the accounts and their lots are far larger than the caches:
+// the reads of a command start a few commands before it is applied, in
+// stages, each using what the one before brought in: the id slot and the
+// member slot kPrefetchDistance ahead, the account the slot points at half
+// as far ahead, the account's lots a quarter as far.
+template <typename CommandAt>
+void Ledger::Impl::PrefetchAhead(std::size_t index, std::size_t count, CommandAt command_at) const {
+  if (index + kPrefetchDistance < count) {
+    const Command& ahead = command_at(index + kPrefetchDistance);
+    ids.Prefetch(fingerprints[index + kPrefetchDistance]);
+    members.Prefetch({ahead.chain, ahead.member});
+  }
+  if (index + kPrefetchDistance / 2 < count) {
+    const Command& ahead = command_at(index + kPrefetchDistance / 2);
+    const internal::MemberState* state = members.Find({ahead.chain, ahead.member});
+    if (state != nullptr && state->account != 0) __builtin_prefetch(&accounts[state->account]);
+  }
+  if (index + kPrefetchDistance / 4 < count) {
+    const Command& ahead = command_at(index + kPrefetchDistance / 4);
+    if (const internal::Account* account = FindAccount({ahead.chain, ahead.member})) account->Prefetch();
+  }
+}
+
 Status Ledger::Impl::Recover() {
   internal::LogOrder order;
   bool cut_off = false;
+  std::vector<internal::Event> events;  // of the block being recovered
   Status status = store->ForEachBlock([&](std::uint64_t key_sequence, std::string_view bytes) {
     internal::BlockReader reader;
     Status block_status = reader.Open(key_sequence, bytes);
@@ -108,14 +132,24 @@ Status Ledger::Impl::Recover() {
     tail.Append(std::move(block));
     last_sequence = order.last_sequence();
     ++recovered.blocks;
-    internal::Event event;
-    while (block_status.ok() && !reader.done()) {
+    // The whole block first, so that the random reads of its events can
+    // start a few events ahead, as in a group commit.
+    events.clear();
+    fingerprints.clear();
+    while (!reader.done()) {
+      internal::Event& event = events.emplace_back();
       block_status = reader.Next(&event);
-      if (block_status.ok()) block_status = RecoverEvent(event);
-      ++recovered.events;
-      if (event.code != ResultCode::kOk) ++recovered.rejections;
+      if (!block_status.ok()) return block_status;
+      fingerprints.push_back(internal::IdIndex::Fingerprint(event.command.chain, event.command.id));
     }
-    return block_status;
+    for (std::size_t index = 0; index < events.size(); ++index) {
+      PrefetchAhead(index, events.size(), [&](std::size_t at) -> const Command& { return events[at].command; });
+      block_status = RecoverEvent(events[index], fingerprints[index]);
+      ++recovered.events;
+      if (events[index].code != ResultCode::kOk) ++recovered.rejections;
+      if (!block_status.ok()) return block_status;
+    }
+    return Status::Ok();
   });
   if (cut_off && status.code() == Status::Code::kNotFound) status = Status::Ok();
   if (status.ok() && sweep.remaining != 0) {
@@ -131,7 +165,7 @@ Status Ledger::Impl::Recover() {
 // Rebuilds the state one event at a time by applying the rules to the
 // logged command at its logged time, and checks that they give exactly the
 // logged outcome: a log that was edited, or a rule that changed, fails here.
-Status Ledger::Impl::RecoverEvent(const internal::Event& logged) {
+Status Ledger::Impl::RecoverEvent(const internal::Event& logged, std::uint64_t fingerprint) {
   const Command& command = logged.command;
   if (sweep.remaining > 0) {
     // One member's part of an expire sweep.
@@ -157,7 +191,6 @@ Status Ledger::Impl::RecoverEvent(const internal::Event& logged) {
   if (ValidateCommand(command) != ResultCode::kOk) {
     return Status::Corruption(DescribeEvent(logged) + ": the logged command is invalid");
   }
-  const std::uint64_t fingerprint = internal::IdIndex::Fingerprint(command.chain, command.id);
   Result<std::optional<internal::Event>> earlier = FindLogged(command.chain, command.id, fingerprint);
   if (!earlier.ok()) return earlier.status();
   if (earlier->has_value()) {
@@ -276,24 +309,7 @@ Status Ledger::Impl::CommitGroup(std::span<GroupWriter* const> group) {
       fingerprints[index] = internal::IdIndex::Fingerprint(batch[index].chain, batch[index].id);
     }
     for (std::size_t index = 0; index < batch.size(); ++index) {
-      // Both tables are far larger than the caches: start the two random
-      // reads of a command a few commands before it is applied.
-      if (index + kPrefetchDistance < batch.size()) {
-        const Command& ahead = batch[index + kPrefetchDistance];
-        ids.Prefetch(fingerprints[index + kPrefetchDistance]);
-        members.Prefetch({ahead.chain, ahead.member});
-      }
-      // Then, in stages, what the member slot points at: its account, whose
-      // slot is in cache by now, and the account's lots.
-      if (index + kPrefetchDistance / 2 < batch.size()) {
-        const Command& ahead = batch[index + kPrefetchDistance / 2];
-        const internal::MemberState* state = members.Find({ahead.chain, ahead.member});
-        if (state != nullptr && state->account != 0) __builtin_prefetch(&accounts[state->account]);
-      }
-      if (index + kPrefetchDistance / 4 < batch.size()) {
-        const Command& ahead = batch[index + kPrefetchDistance / 4];
-        if (const internal::Account* account = FindAccount({ahead.chain, ahead.member})) account->Prefetch();
-      }
+      PrefetchAhead(index, batch.size(), [&](std::size_t at) -> const Command& { return batch[at]; });
       Result<CommandResult> result = ApplyOne(batch[index], fingerprints[index], timestamp_us);
       if (!result.ok()) {
         // The in-memory state may hold part of this group: stop for good.

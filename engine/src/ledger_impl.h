@@ -108,7 +108,7 @@ struct Ledger::Impl {
   internal::LogTail tail{kLogTailBytesMax};
   // Events of the group being committed; their sequences follow last_sequence.
   std::vector<internal::Event> pending;
-  std::vector<std::uint64_t> fingerprints;  // of the batch being applied
+  std::vector<std::uint64_t> fingerprints;  // of the batch being applied, or the block being recovered
 
   std::mutex queue_mutex;
   std::deque<GroupWriter*> writers;
@@ -116,7 +116,13 @@ struct Ledger::Impl {
   // ledger.cc
   Status Recover();
   Status LoadTokens();  // ledger_tokens.cc
-  Status RecoverEvent(const internal::Event& event);
+  // `fingerprint` is IdIndex::Fingerprint(event.command.chain, event.command.id).
+  Status RecoverEvent(const internal::Event& event, std::uint64_t fingerprint);
+  // Starts the memory reads of the commands ahead of `index` in a run of
+  // `count` (ledger.cc); `command_at(i)` is the run's i-th command, whose id's
+  // fingerprint is fingerprints[i].
+  template <typename CommandAt>
+  void PrefetchAhead(std::size_t index, std::size_t count, CommandAt command_at) const;
   Result<std::vector<std::vector<CommandResult>>> ApplyBatches(std::span<const std::span<const Command>> batches);
   void LeadGroup(std::unique_lock<std::mutex>& queue_lock);
   Status CommitGroup(std::span<GroupWriter* const> group);
