@@ -87,13 +87,13 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& directory, OpenO
   return std::unique_ptr<Ledger>(new Ledger(std::move(impl)));
 }
 
-// Both tables, the accounts and their lots are far larger than the caches:
-// the reads of a command start a few commands before it is applied, in
-// stages, each using what the one before brought in: the id slot and the
-// member slot kPrefetchDistance ahead, the account the slot points at half
-// as far ahead, the account's lots a quarter as far.
+// Both tables, the members' states and their lots are far larger than the
+// caches: the reads of a command start a few commands before it is applied,
+// in stages, each using what the one before brought in: the id slot and the
+// member's index slot kPrefetchDistance ahead, the member's state (with its
+// account) half as far ahead, the account's lots a quarter as far.
 template <typename CommandAt>
-void Ledger::Impl::PrefetchAhead(std::size_t index, std::size_t count, CommandAt command_at) const {
+void Ledger::Impl::PrefetchAhead(std::size_t index, std::size_t count, CommandAt command_at) {
   if (index + kPrefetchDistance < count) {
     const Command& ahead = command_at(index + kPrefetchDistance);
     ids.Prefetch(fingerprints[index + kPrefetchDistance]);
@@ -101,12 +101,13 @@ void Ledger::Impl::PrefetchAhead(std::size_t index, std::size_t count, CommandAt
   }
   if (index + kPrefetchDistance / 2 < count) {
     const Command& ahead = command_at(index + kPrefetchDistance / 2);
-    const internal::MemberState* state = members.Find({ahead.chain, ahead.member});
-    if (state != nullptr && state->account != 0) __builtin_prefetch(&accounts[state->account]);
+    members.PrefetchState({ahead.chain, ahead.member});
   }
   if (index + kPrefetchDistance / 4 < count) {
     const Command& ahead = command_at(index + kPrefetchDistance / 4);
-    if (const internal::Account* account = FindAccount({ahead.chain, ahead.member})) account->Prefetch();
+    internal::MemberState* state = members.Find({ahead.chain, ahead.member});
+    member_hints[index + kPrefetchDistance / 4] = state;
+    if (state != nullptr) state->account.Prefetch();
   }
 }
 
@@ -142,8 +143,10 @@ Status Ledger::Impl::Recover() {
       if (!block_status.ok()) return block_status;
       fingerprints.push_back(internal::IdIndex::Fingerprint(event.command.chain, event.command.id));
     }
+    member_hints.assign(events.size(), nullptr);
     for (std::size_t index = 0; index < events.size(); ++index) {
       PrefetchAhead(index, events.size(), [&](std::size_t at) -> const Command& { return events[at].command; });
+      member_hint = member_hints[index];
       block_status = RecoverEvent(events[index], fingerprints[index]);
       ++recovered.events;
       if (events[index].code != ResultCode::kOk) ++recovered.rejections;
@@ -177,7 +180,7 @@ Status Ledger::Impl::RecoverEvent(const internal::Event& logged, std::uint64_t f
     --sweep.remaining;
     internal::MemberState* member = members.FindOrInsert({command.chain, command.member});
     internal::Event derived = logged;
-    if (member->account == 0 || !accounts[member->account].HasPastDate(logged.timestamp_us)) {
+    if (!member->account.HasPastDate(logged.timestamp_us)) {
       return Status::Corruption(DescribeEvent(logged) + ": an expiry for a member with nothing past date");
     }
     ExpireMember(member, &derived);
@@ -308,8 +311,10 @@ Status Ledger::Impl::CommitGroup(std::span<GroupWriter* const> group) {
     for (std::size_t index = 0; index < batch.size(); ++index) {
       fingerprints[index] = internal::IdIndex::Fingerprint(batch[index].chain, batch[index].id);
     }
+    member_hints.assign(batch.size(), nullptr);
     for (std::size_t index = 0; index < batch.size(); ++index) {
       PrefetchAhead(index, batch.size(), [&](std::size_t at) -> const Command& { return batch[at]; });
+      member_hint = member_hints[index];
       Result<CommandResult> result = ApplyOne(batch[index], fingerprints[index], timestamp_us);
       if (!result.ok()) {
         // The in-memory state may hold part of this group: stop for good.

@@ -170,18 +170,17 @@ Result<std::optional<internal::Event>> Ledger::Impl::FindLogged(std::uint32_t ch
   return found;
 }
 
-internal::Account& Ledger::Impl::AccountOf(internal::MemberState* member) {
-  if (member->account == 0) {
-    TALLY_ASSERT(accounts.size() < kMembersMax);
-    member->account = static_cast<std::uint32_t>(accounts.size());
-    accounts.emplace_back();
-  }
-  return accounts[member->account];
+internal::Account& Ledger::Impl::AccountOf(internal::MemberState* member) { return member->account; }
+
+internal::MemberState* Ledger::Impl::MemberOf(MemberKey key) {
+  internal::MemberState* hint = std::exchange(member_hint, nullptr);
+  if (hint != nullptr && hint->chain == key.chain && hint->member == key.member) return hint;
+  return members.FindOrInsert(key);
 }
 
 const internal::Account* Ledger::Impl::FindAccount(MemberKey key) const {
   const internal::MemberState* member = members.Find(key);
-  return member == nullptr || member->account == 0 ? nullptr : &accounts[member->account];
+  return member == nullptr ? nullptr : &member->account;
 }
 
 const ChainState& Ledger::Impl::ChainOf(std::uint32_t chain) const {
@@ -244,8 +243,8 @@ Status Ledger::Impl::Decide(internal::Event* event, std::vector<internal::Event>
   if (command.kind == CommandKind::kExpire) {
     TALLY_ASSERT(derived != nullptr);  // recovery checks a sweep's events one by one
     members.ForEach([&](const internal::MemberState& state) {
-      if (state.chain != command.chain || state.account == 0 || derived->size() == command.limit) return;
-      if (!accounts[state.account].HasPastDate(now)) return;
+      if (state.chain != command.chain || derived->size() == command.limit) return;
+      if (!state.account.HasPastDate(now)) return;
       internal::Event part;
       part.sequence = event->sequence + derived->size() + 1;
       part.timestamp_us = now;
@@ -265,7 +264,7 @@ Status Ledger::Impl::Decide(internal::Event* event, std::vector<internal::Event>
 
   const ChainState& chain = ChainOf(command.chain);
   const Program& program = chain.program;
-  internal::MemberState* member = members.FindOrInsert({command.chain, command.member});
+  internal::MemberState* member = MemberOf({command.chain, command.member});
   internal::Account& account = AccountOf(member);
   account.ReleaseExpiredHolds(now);
   event->previous_sequence = member->last_sequence;
@@ -447,8 +446,6 @@ Status Ledger::Impl::Decide(internal::Event* event, std::vector<internal::Event>
       account.Take(command.points, now, &slices);
       balance -= command.points;
       event->moved = command.points;
-      // Both inserts below may move `member` and `account`: neither is used
-      // again before `member` is found anew.
       internal::MemberState* receiver = members.FindOrInsert({command.chain, command.counterparty});
       internal::Account& to = AccountOf(receiver);
       to.ReleaseExpiredHolds(now);
@@ -459,7 +456,6 @@ Status Ledger::Impl::Decide(internal::Event* event, std::vector<internal::Event>
       event->counterparty_balance_after = received;
       receiver->balance = received;
       receiver->last_sequence = event->sequence;
-      member = members.FindOrInsert({command.chain, command.member});
       break;
     }
 

@@ -63,8 +63,6 @@ struct Ledger::Impl {
   std::map<std::string, TokenInfo> tokens;
   internal::MemberTable members;
   internal::IdIndex ids;
-  // Lots, holds, debt and purchases, by MemberState::account; [0] is unused.
-  std::vector<internal::Account> accounts = std::vector<internal::Account>(1);
   std::unordered_map<std::uint32_t, ChainState> chains;
   // Points reversed so far, by the sequence of the reversed earn or redeem.
   std::unordered_map<std::uint64_t, std::int64_t> reversed_points;
@@ -109,6 +107,12 @@ struct Ledger::Impl {
   // Events of the group being committed; their sequences follow last_sequence.
   std::vector<internal::Event> pending;
   std::vector<std::uint64_t> fingerprints;  // of the batch being applied, or the block being recovered
+  // By position in that batch or block: the member's state as prefetching
+  // found it a few commands ahead (null: not found, or not looked for), so
+  // that applying the command need not look it up again; and the one of the
+  // command being decided. States never move, so a state found stays valid.
+  std::vector<internal::MemberState*> member_hints;
+  internal::MemberState* member_hint = nullptr;
 
   std::mutex queue_mutex;
   std::deque<GroupWriter*> writers;
@@ -122,7 +126,10 @@ struct Ledger::Impl {
   // `count` (ledger.cc); `command_at(i)` is the run's i-th command, whose id's
   // fingerprint is fingerprints[i].
   template <typename CommandAt>
-  void PrefetchAhead(std::size_t index, std::size_t count, CommandAt command_at) const;
+  void PrefetchAhead(std::size_t index, std::size_t count, CommandAt command_at);
+  // The member's state, from `member_hint` when it is this member's (and
+  // clears it), else found or created.
+  internal::MemberState* MemberOf(MemberKey key);
   Result<std::vector<std::vector<CommandResult>>> ApplyBatches(std::span<const std::span<const Command>> batches);
   void LeadGroup(std::unique_lock<std::mutex>& queue_lock);
   Status CommitGroup(std::span<GroupWriter* const> group);

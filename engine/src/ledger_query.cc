@@ -51,19 +51,19 @@ Balance BalanceAt(const internal::MemberState* state, const internal::Account* a
   return balance;
 }
 
-// A segment cursor: the next slot to scan, and a check tying it to the query
-// and to the member table's size (which changes when the table grows and
-// members move).
-std::uint64_t SegmentCheck(const SegmentQuery& query, std::uint64_t capacity, std::uint64_t slot) {
-  char bytes[48];
+// A segment cursor: the number of the next member to look at, and a check
+// tying it to the query. Members keep their numbers for the ledger's life
+// (they are numbered in joining order, also when recovery rebuilds them), so
+// a cursor stays good whatever joins or grows meanwhile.
+std::uint64_t SegmentCheck(const SegmentQuery& query, std::uint64_t number) {
+  char bytes[40];
   internal::StoreFixed32(bytes, query.chain);
   internal::StoreFixed32(bytes + 4, static_cast<std::uint32_t>(query.kind));
   internal::StoreFixed32(bytes + 8, static_cast<std::uint32_t>(query.tier));
   internal::StoreFixed32(bytes + 12, query.days);
   internal::StoreFixed64(bytes + 16, static_cast<std::uint64_t>(query.within_points));
   internal::StoreFixed64(bytes + 24, query.before_us);
-  internal::StoreFixed64(bytes + 32, capacity);
-  internal::StoreFixed64(bytes + 40, slot);
+  internal::StoreFixed64(bytes + 32, number);
   return XXH3_64bits_withSeed(bytes, sizeof(bytes), 0x7365'676d'656e'7473ULL);
 }
 
@@ -152,15 +152,13 @@ Result<SegmentPage> Ledger::FindMembers(const SegmentQuery& query, std::string_v
   std::shared_lock lock(impl_->state_mutex);
   if (!impl_->failure.ok()) return impl_->failure;
   const internal::MemberTable& table = impl_->members;
-  std::uint64_t slot = 0;
+  std::uint64_t number = 1;
   if (!cursor.empty()) {
     const std::optional<CommandId> parts = CommandId::FromHex(cursor);
-    if (!parts || parts->high >= table.capacity() ||
-        parts->low != SegmentCheck(query, table.capacity(), parts->high)) {
-      return Status::InvalidArgument(
-          "segment cursor is damaged, belongs to another query, or the member table grew since; start again");
+    if (!parts || parts->high == 0 || parts->high >= table.end() || parts->low != SegmentCheck(query, parts->high)) {
+      return Status::InvalidArgument("segment cursor is damaged or belongs to another query; start again");
     }
-    slot = parts->high;
+    number = parts->high;
   }
   const std::uint64_t now_us = impl_->QueryTime();
   const Program& program = impl_->ChainOf(query.chain).program;
@@ -168,12 +166,12 @@ Result<SegmentPage> Ledger::FindMembers(const SegmentQuery& query, std::string_v
   const std::uint64_t inactive_before =
       now_us > std::uint64_t{query.days} * internal::kDayUs ? now_us - std::uint64_t{query.days} * internal::kDayUs : 0;
   SegmentPage page;
-  const std::uint64_t end = std::min<std::uint64_t>(table.capacity(), slot + kSegmentPageSlotsMax);
-  for (; slot < end && page.members.size() < limit; ++slot) {
+  const std::uint64_t end = std::min<std::uint64_t>(table.end(), number + kSegmentPageSlotsMax);
+  for (; number < end && page.members.size() < limit; ++number) {
     ++page.scanned;
-    const internal::MemberState& state = table.slot(slot);
-    if (state.chain != query.chain || state.account == 0) continue;
-    const internal::Account& account = impl_->accounts[state.account];
+    const internal::MemberState& state = table.member(number);
+    if (state.chain != query.chain) continue;
+    const internal::Account& account = state.account;
     SegmentMember found{state.member, state.balance, 0, 0};
     switch (query.kind) {
       case SegmentKind::kInactive: {
@@ -200,7 +198,7 @@ Result<SegmentPage> Ledger::FindMembers(const SegmentQuery& query, std::string_v
     }
     page.members.push_back(found);
   }
-  if (slot < table.capacity()) page.next_cursor = CommandId{slot, SegmentCheck(query, table.capacity(), slot)}.ToHex();
+  if (number < table.end()) page.next_cursor = CommandId{number, SegmentCheck(query, number)}.ToHex();
   return page;
 }
 
@@ -273,12 +271,11 @@ LedgerStats Ledger::Stats() const {
   stats.last_timestamp_us = impl_->last_timestamp_us;
   stats.members = impl_->members.size();
   stats.command_ids = impl_->ids.size();
-  // The tables, and the accounts with their lots (not the heap's own
-  // overhead, nor holds and purchases, which are rarer).
+  // The tables (members with their accounts) and the accounts' lots (not
+  // the heap's own overhead, nor holds and purchases, which are rarer).
   std::uint64_t lots = 0;
-  for (const internal::Account& account : impl_->accounts) lots += account.lots().capacity();
-  stats.memory_bytes = impl_->members.memory_bytes() + impl_->ids.memory_bytes() +
-                       impl_->accounts.capacity() * sizeof(internal::Account) + lots * sizeof(internal::Lot);
+  impl_->members.ForEach([&](const internal::MemberState& state) { lots += state.account.lots().capacity(); });
+  stats.memory_bytes = impl_->members.memory_bytes() + impl_->ids.memory_bytes() + lots * sizeof(internal::Lot);
   stats.recovery_seconds = impl_->recovery_seconds;
   stats.chain_head = internal::ToHex(impl_->head);
   if (!impl_->failure.ok()) stats.stopped = impl_->failure.ToString();
@@ -289,8 +286,7 @@ void Ledger::ForEachMember(const std::function<void(MemberKey, const Balance&)>&
   std::shared_lock lock(impl_->state_mutex);
   const std::uint64_t now_us = impl_->QueryTime();
   impl_->members.ForEach([&](const internal::MemberState& state) {
-    const internal::Account* account = state.account == 0 ? nullptr : &impl_->accounts[state.account];
-    visit(MemberKey{state.chain, state.member}, BalanceAt(&state, account, now_us));
+    visit(MemberKey{state.chain, state.member}, BalanceAt(&state, &state.account, now_us));
   });
 }
 

@@ -6,10 +6,8 @@
 namespace tally::internal {
 namespace {
 
-constexpr std::size_t kInitialSlots = 1 << 12;
-
 // The 64-bit finalizer of MurmurHash3: cheap, and good enough to spread
-// sequential member numbers over the table.
+// sequential member numbers over the index.
 std::uint64_t Mix(std::uint64_t value) {
   value ^= value >> 33;
   value *= 0xff51afd7ed558ccdULL;
@@ -21,45 +19,44 @@ std::uint64_t Mix(std::uint64_t value) {
 
 }  // namespace
 
-MemberTable::MemberTable() : slots_(kInitialSlots, MemberState{}), mask_(kInitialSlots - 1) {}
+MemberTable::MemberTable() : states_(1) {}
 
-std::size_t MemberTable::Home(MemberKey key) const {
-  return Mix(key.member ^ Mix(key.chain)) & mask_;
+std::uint64_t MemberTable::Fingerprint(MemberKey key) {
+  const std::uint64_t hash = Mix(key.member ^ Mix(key.chain));
+  return hash == 0 ? 1 : hash;  // 0 marks an empty index slot
 }
 
 const MemberState* MemberTable::Find(MemberKey key) const {
-  for (std::size_t slot = Home(key);; slot = (slot + 1) & mask_) {
-    const MemberState& state = slots_[slot];
-    if (state.chain == 0) return nullptr;
-    if (state.chain == key.chain && state.member == key.member) return &state;
-  }
+  const MemberState* found = nullptr;
+  index_.ForEachCandidate(Fingerprint(key), [&](std::uint64_t number) {
+    const MemberState& state = states_[number];
+    if (state.chain != key.chain || state.member != key.member) return false;  // another member, same fingerprint
+    found = &state;
+    return true;
+  });
+  return found;
+}
+
+void MemberTable::PrefetchState(MemberKey key) const {
+  // The first candidate is nearly always the member.
+  index_.ForEachCandidate(Fingerprint(key), [&](std::uint64_t number) {
+    const char* state = reinterpret_cast<const char*>(&states_[number]);
+    __builtin_prefetch(state);  // 72 bytes: two cache lines at most
+    __builtin_prefetch(state + sizeof(MemberState) - 1);
+    return true;
+  });
 }
 
 MemberState* MemberTable::FindOrInsert(MemberKey key) {
   TALLY_ASSERT(key.chain != 0);
-  if ((size_ + 1) * 4 > slots_.size() * 3) Grow();
-  std::size_t slot = Home(key);
-  for (;; slot = (slot + 1) & mask_) {
-    MemberState& state = slots_[slot];
-    if (state.chain == key.chain && state.member == key.member) return &state;
-    if (state.chain == 0) break;
-  }
-  TALLY_ASSERT(size_ < kMembersMax);
-  slots_[slot] = MemberState{key.chain, 0, key.member, 0, 0};
-  ++size_;
-  return &slots_[slot];
-}
-
-void MemberTable::Grow() {
-  std::vector<MemberState> old = std::move(slots_);
-  slots_.assign(old.size() * 2, MemberState{});
-  mask_ = slots_.size() - 1;
-  for (const MemberState& state : old) {
-    if (state.chain == 0) continue;
-    std::size_t slot = Home({state.chain, state.member});
-    while (slots_[slot].chain != 0) slot = (slot + 1) & mask_;
-    slots_[slot] = state;
-  }
+  if (const MemberState* found = Find(key)) return const_cast<MemberState*>(found);
+  TALLY_ASSERT(size() < kMembersMax);
+  const std::uint64_t number = states_.size();
+  MemberState& state = states_.emplace_back();
+  state.chain = key.chain;
+  state.member = key.member;
+  index_.Insert(Fingerprint(key), number);
+  return &state;
 }
 
 }  // namespace tally::internal

@@ -1,26 +1,37 @@
-// MemberTable: the hot state of every member, in memory: balance and the
-// sequence of the member's newest event (the head of its history chain).
-// 32 bytes a slot, open addressing with linear probing, load <= 3/4, so at
-// most ~85 bytes a member including growth headroom.
+// MemberTable: the state of every member, in memory: balance, the sequence
+// of the member's newest event (the head of its history chain) and the
+// member's account (lots, holds, debt, purchases).
+//
+// Members are numbered 1, 2, 3 … in the order they joined and kept in that
+// order in a StableVector, so a member's state never moves; an index from a
+// fingerprint of (chain, member) to the member's number — the same table as
+// the command-id index, which grows a few slots per insert instead of
+// doubling in one step — finds it. Nothing stops the writer when the table
+// grows, and a scan in member order resumes exactly where it stopped.
+// 72 bytes a member (plus the account's lots) and 16 per index slot (load
+// <= 3/4, two tables while growing): 93 to 115 bytes a member.
 //
 // Thread safety: none; the ledger guards it.
 #pragma once
 
 #include <cstdint>
-#include <vector>
+#include <utility>
 
+#include "account.h"
+#include "id_index.h"
+#include "stable_vector.h"
 #include "tally/types.h"
 
 namespace tally::internal {
 
 struct MemberState {
-  std::uint32_t chain;  // 0: empty slot (chain 0 is invalid)
-  std::uint32_t account;  // index into the ledger's accounts; 0: none yet
-  std::uint64_t member;
-  std::int64_t balance;
-  std::uint64_t last_sequence;
+  std::uint32_t chain = 0;  // never 0 for a member (chain 0 is invalid)
+  std::uint64_t member = 0;
+  std::int64_t balance = 0;
+  std::uint64_t last_sequence = 0;
+  Account account;
 };
-static_assert(sizeof(MemberState) == 32);
+static_assert(sizeof(MemberState) == 72);
 
 class MemberTable {
  public:
@@ -28,34 +39,33 @@ class MemberTable {
 
   // nullptr when the member has no state.
   const MemberState* Find(MemberKey key) const;
-  // The member's state, created with balance 0 if absent. The pointer is
-  // valid until the next FindOrInsert. REQUIRES: key.chain != 0.
+  MemberState* Find(MemberKey key) { return const_cast<MemberState*>(std::as_const(*this).Find(key)); }
+  // The member's state, created with balance 0 if absent; its address never
+  // changes. REQUIRES: key.chain != 0.
   MemberState* FindOrInsert(MemberKey key);
 
-  // Starts loading the slot where `key` lives, for a lookup soon.
-  void Prefetch(MemberKey key) const { __builtin_prefetch(&slots_[Home(key)]); }
+  // Start loading what a lookup of `key` reads, for a lookup soon: first the
+  // index slot, then (once that is in) the member's state and account.
+  void Prefetch(MemberKey key) const { index_.Prefetch(Fingerprint(key)); }
+  void PrefetchState(MemberKey key) const;
 
-  std::uint64_t size() const { return size_; }
-  // Slots, for a scan in slot order that resumes across calls: a slot's
-  // member stays in it until the table grows.
-  std::size_t capacity() const { return slots_.size(); }
-  const MemberState& slot(std::size_t index) const { return slots_[index]; }
-  std::uint64_t memory_bytes() const { return slots_.capacity() * sizeof(MemberState); }
+  std::uint64_t size() const { return states_.size() - 1; }
+  // Members by number, 1 to end() - 1, for a scan that resumes across
+  // calls: numbers are never reused or moved.
+  std::uint64_t end() const { return states_.size(); }
+  const MemberState& member(std::uint64_t number) const { return states_[number]; }
+  std::uint64_t memory_bytes() const { return states_.capacity() * sizeof(MemberState) + index_.memory_bytes(); }
 
   template <typename Visit>
   void ForEach(Visit&& visit) const {
-    for (const MemberState& state : slots_) {
-      if (state.chain != 0) visit(state);
-    }
+    for (std::uint64_t number = 1; number < states_.size(); ++number) visit(states_[number]);
   }
 
  private:
-  std::size_t Home(MemberKey key) const;
-  void Grow();
+  static std::uint64_t Fingerprint(MemberKey key);
 
-  std::vector<MemberState> slots_;
-  std::size_t mask_ = 0;
-  std::uint64_t size_ = 0;
+  StableVector<MemberState> states_;  // [0] unused: the index keeps numbers > 0
+  IdIndex index_;
 };
 
 }  // namespace tally::internal

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "tally/ledger.h"
+#include "tally/limits.h"
 #include "tally/program.h"
 #include "tally/replay.h"
 #include "test_util.h"
@@ -607,7 +608,7 @@ TEST_F(LoyaltyTest, SegmentsFindInactiveNearTierAndExpiringMembersPageByPage) {
   ASSERT_EQ(found.size(), 1u) << "member 1's lot is already past date; member 3's expires later";
   EXPECT_EQ(found[0], (SegmentMember{2, 950, 0, 950}));
 
-  // Cursors belong to their query and to the table's size.
+  // Cursors belong to their query, and survive members joining.
   inactive.tier = -1;
   auto first = ledger_->FindMembers(inactive, "", 1);
   ASSERT_TRUE(first.ok());
@@ -619,10 +620,27 @@ TEST_F(LoyaltyTest, SegmentsFindInactiveNearTierAndExpiringMembersPageByPage) {
   EXPECT_EQ(ledger_->FindMembers(inactive, "", 0).status().code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(ledger_->FindMembers(SegmentQuery{kChain, SegmentKind::kNearNextTier, 0, -1, 0, 0}, "", 1).status().code(),
             Status::Code::kInvalidArgument);
-  std::vector<Command> many;
-  for (std::uint64_t member = 0; member < 4000; ++member) many.push_back(Earn(100 + member, kChain + 2, member, 1));
-  ASSERT_TRUE(ledger_->Apply(many).ok());  // the member table grows
-  EXPECT_EQ(ledger_->FindMembers(inactive, first->next_cursor, 1).status().code(), Status::Code::kInvalidArgument);
+  // 60,000 members of another chain join mid-scan (the member index grows
+  // past its first 65,536 slots), and one of this chain, inactive: the scan
+  // goes on where it stopped and lists the newcomer once at the end.
+  std::uint64_t id = 100;
+  for (std::uint64_t member = 0; member < 60'000;) {
+    std::vector<Command> many;
+    for (; member < 60'000 && many.size() < kBatchCommandsMax; ++member) many.push_back(Earn(id++, kChain + 2, member, 1));
+    ASSERT_TRUE(ledger_->Apply(many).ok());
+  }
+  Apply(Earn(id++, kChain, 4, 5));
+  std::vector<SegmentMember> resumed = first->members;
+  for (std::string cursor = first->next_cursor; !cursor.empty();) {
+    auto page = ledger_->FindMembers(inactive, cursor, 1);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    resumed.insert(resumed.end(), page->members.begin(), page->members.end());
+    cursor = page->next_cursor;
+  }
+  ASSERT_EQ(resumed.size(), 3u);
+  EXPECT_EQ(resumed[0], (SegmentMember{1, 500, 0, static_cast<std::int64_t>(start)}));
+  EXPECT_EQ(resumed[1], (SegmentMember{3, 70, 0, 0}));
+  EXPECT_EQ(resumed[2], (SegmentMember{4, 5, 0, 0})) << "joined during the scan";
 }
 
 TEST_F(LoyaltyTest, CampaignPointsLaterRedeemedAreAttributedInProportion) {

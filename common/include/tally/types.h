@@ -192,7 +192,7 @@ struct SegmentMember {
 struct SegmentPage {
   std::vector<SegmentMember> members;  // in no particular order
   std::string next_cursor;             // empty when the scan is complete
-  std::uint64_t scanned = 0;           // member slots this page looked at
+  std::uint64_t scanned = 0;           // members this page looked at
 };
 
 // A campaign's part of a purchase's points.

@@ -91,10 +91,10 @@ class Ledger {
 
   // One page of a chain-wide segment query: up to `limit`
   // (1..kSegmentPageMembersMax) matching members from at most
-  // kSegmentPageSlotsMax member slots. `cursor` is empty for the first
-  // page, else the previous page's next_cursor; a page may be empty with a
-  // cursor. A cursor dies when the member table grows (invalid_argument:
-  // start again).
+  // kSegmentPageSlotsMax members, in the order members joined. `cursor` is
+  // empty for the first page, else the previous page's next_cursor; a page
+  // may be empty with a cursor. Cursors do not expire: members keep their
+  // place, and those who join meanwhile come at the end.
   Result<SegmentPage> FindMembers(const SegmentQuery& query, std::string_view cursor, std::size_t limit) const;
 
   // The member's events, newest first, at most `limit` (1..kHistoryPageEntriesMax).
