@@ -535,7 +535,7 @@ int RunSegment(tally::cli::Backend& ledger, const Arguments& arguments, bool jso
     scanned += page->scanned;
     cursor = page->next_cursor;
   } while (!cursor.empty());
-  if (json) std::printf("{\"members\":%" PRIu64 ",\"slots_scanned\":%" PRIu64 "}\n", matched, scanned);
+  if (json) std::printf("{\"members\":%" PRIu64 ",\"scanned\":%" PRIu64 "}\n", matched, scanned);
   else std::printf("%" PRIu64 " members\n", matched);
   return kExitOk;
 }

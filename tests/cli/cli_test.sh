@@ -57,6 +57,7 @@ loyalty_checks() {
   expect 2 "--chain is required" -- expire
   expect 0 "member 8: 20 points, tier 0, last purchase never" -- segment --chain 9 --inactive-days 30
   expect 0 '{"member":7,"balance":216,"tier":0,"value":877}' -- --json segment --chain 9 --near-next-tier 900
+  expect 0 '{"members":1,"scanned":' -- --json segment --chain 9 --near-next-tier 900
   expect 0 "0 members" -- segment --chain 9 --expiring-before 2020-01-01
   expect 2 "segment wants one of" -- segment --chain 9
 }
