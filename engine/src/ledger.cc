@@ -146,8 +146,7 @@ Status Ledger::Impl::Recover() {
     member_hints.assign(events.size(), nullptr);
     for (std::size_t index = 0; index < events.size(); ++index) {
       PrefetchAhead(index, events.size(), [&](std::size_t at) -> const Command& { return events[at].command; });
-      member_hint = member_hints[index];
-      block_status = RecoverEvent(events[index], fingerprints[index]);
+      block_status = RecoverEvent(events[index], fingerprints[index], member_hints[index]);
       ++recovered.events;
       if (events[index].code != ResultCode::kOk) ++recovered.rejections;
       if (!block_status.ok()) return block_status;
@@ -168,7 +167,8 @@ Status Ledger::Impl::Recover() {
 // Rebuilds the state one event at a time by applying the rules to the
 // logged command at its logged time, and checks that they give exactly the
 // logged outcome: a log that was edited, or a rule that changed, fails here.
-Status Ledger::Impl::RecoverEvent(const internal::Event& logged, std::uint64_t fingerprint) {
+Status Ledger::Impl::RecoverEvent(const internal::Event& logged, std::uint64_t fingerprint,
+                                  internal::MemberState* member_hint) {
   const Command& command = logged.command;
   if (sweep.remaining > 0) {
     // One member's part of an expire sweep.
@@ -213,7 +213,7 @@ Status Ledger::Impl::RecoverEvent(const internal::Event& logged, std::uint64_t f
   derived.sequence = logged.sequence;
   derived.timestamp_us = logged.timestamp_us;
   derived.command = command;
-  Status decided = Decide(&derived, nullptr);
+  Status decided = Decide(&derived, nullptr, member_hint);
   if (!decided.ok()) return decided;
   if (!(derived == logged)) return Status::Corruption(DescribeEvent(logged) + ": " + Difference(logged, derived));
   ids.Insert(fingerprint, logged.sequence);  // after the rules, as when it was applied
@@ -314,8 +314,7 @@ Status Ledger::Impl::CommitGroup(std::span<GroupWriter* const> group) {
     member_hints.assign(batch.size(), nullptr);
     for (std::size_t index = 0; index < batch.size(); ++index) {
       PrefetchAhead(index, batch.size(), [&](std::size_t at) -> const Command& { return batch[at]; });
-      member_hint = member_hints[index];
-      Result<CommandResult> result = ApplyOne(batch[index], fingerprints[index], timestamp_us);
+      Result<CommandResult> result = ApplyOne(batch[index], fingerprints[index], timestamp_us, member_hints[index]);
       if (!result.ok()) {
         // The in-memory state may hold part of this group: stop for good.
         failure = Status::FailedPrecondition("ledger stopped after an error; reopen it: " + result.status().ToString());

@@ -170,10 +170,7 @@ Result<std::optional<internal::Event>> Ledger::Impl::FindLogged(std::uint32_t ch
   return found;
 }
 
-internal::Account& Ledger::Impl::AccountOf(internal::MemberState* member) { return member->account; }
-
-internal::MemberState* Ledger::Impl::MemberOf(MemberKey key) {
-  internal::MemberState* hint = std::exchange(member_hint, nullptr);
+internal::MemberState* Ledger::Impl::MemberOf(MemberKey key, internal::MemberState* hint) {
   if (hint != nullptr && hint->chain == key.chain && hint->member == key.member) return hint;
   return members.FindOrInsert(key);
 }
@@ -190,7 +187,7 @@ const ChainState& Ledger::Impl::ChainOf(std::uint32_t chain) const {
 }
 
 Result<CommandResult> Ledger::Impl::ApplyOne(const Command& command, std::uint64_t fingerprint,
-                                             std::uint64_t timestamp_us) {
+                                             std::uint64_t timestamp_us, internal::MemberState* member_hint) {
   const ResultCode invalid = ValidateCommand(command);
   if (invalid != ResultCode::kOk) return CommandResult{invalid, 0, 0, 0, 0};
 
@@ -208,7 +205,7 @@ Result<CommandResult> Ledger::Impl::ApplyOne(const Command& command, std::uint64
   event.timestamp_us = timestamp_us;
   event.command = command;
   std::vector<internal::Event> derived;
-  Status decided = Decide(&event, &derived);
+  Status decided = Decide(&event, &derived, member_hint);
   if (!decided.ok()) return decided;
   ids.Insert(fingerprint, event.sequence);
   const CommandResult result = event.ToResult();
@@ -218,7 +215,7 @@ Result<CommandResult> Ledger::Impl::ApplyOne(const Command& command, std::uint64
 }
 
 void Ledger::Impl::ExpireMember(internal::MemberState* member, internal::Event* event) {
-  internal::Account& account = AccountOf(member);
+  internal::Account& account = member->account;
   account.ReleaseExpiredHolds(event->timestamp_us);
   event->moved = account.WriteOffPastDate(event->timestamp_us);
   member->balance -= event->moved;
@@ -227,7 +224,8 @@ void Ledger::Impl::ExpireMember(internal::MemberState* member, internal::Event* 
   member->last_sequence = event->sequence;
 }
 
-Status Ledger::Impl::Decide(internal::Event* event, std::vector<internal::Event>* derived) {
+Status Ledger::Impl::Decide(internal::Event* event, std::vector<internal::Event>* derived,
+                            internal::MemberState* member_hint) {
   const Command& command = event->command;
   const std::uint64_t now = event->timestamp_us;
   event->code = ResultCode::kOk;
@@ -264,8 +262,8 @@ Status Ledger::Impl::Decide(internal::Event* event, std::vector<internal::Event>
 
   const ChainState& chain = ChainOf(command.chain);
   const Program& program = chain.program;
-  internal::MemberState* member = MemberOf({command.chain, command.member});
-  internal::Account& account = AccountOf(member);
+  internal::MemberState* member = MemberOf({command.chain, command.member}, member_hint);
+  internal::Account& account = member->account;
   account.ReleaseExpiredHolds(now);
   event->previous_sequence = member->last_sequence;
   ResultCode& code = event->code;
@@ -447,7 +445,7 @@ Status Ledger::Impl::Decide(internal::Event* event, std::vector<internal::Event>
       balance -= command.points;
       event->moved = command.points;
       internal::MemberState* receiver = members.FindOrInsert({command.chain, command.counterparty});
-      internal::Account& to = AccountOf(receiver);
+      internal::Account& to = receiver->account;
       to.ReleaseExpiredHolds(now);
       for (const internal::Lot& slice : slices) {
         to.Arrive(internal::Lot{slice.points, now, slice.expires_at_us, event->sequence});

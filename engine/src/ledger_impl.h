@@ -109,10 +109,9 @@ struct Ledger::Impl {
   std::vector<std::uint64_t> fingerprints;  // of the batch being applied, or the block being recovered
   // By position in that batch or block: the member's state as prefetching
   // found it a few commands ahead (null: not found, or not looked for), so
-  // that applying the command need not look it up again; and the one of the
-  // command being decided. States never move, so a state found stays valid.
+  // that applying the command need not look it up again. States never move,
+  // so a state found stays valid.
   std::vector<internal::MemberState*> member_hints;
-  internal::MemberState* member_hint = nullptr;
 
   std::mutex queue_mutex;
   std::deque<GroupWriter*> writers;
@@ -120,16 +119,16 @@ struct Ledger::Impl {
   // ledger.cc
   Status Recover();
   Status LoadTokens();  // ledger_tokens.cc
-  // `fingerprint` is IdIndex::Fingerprint(event.command.chain, event.command.id).
-  Status RecoverEvent(const internal::Event& event, std::uint64_t fingerprint);
+  // `fingerprint` is IdIndex::Fingerprint(event.command.chain, event.command.id);
+  // `member_hint` as for Decide.
+  Status RecoverEvent(const internal::Event& event, std::uint64_t fingerprint, internal::MemberState* member_hint);
   // Starts the memory reads of the commands ahead of `index` in a run of
   // `count` (ledger.cc); `command_at(i)` is the run's i-th command, whose id's
   // fingerprint is fingerprints[i].
   template <typename CommandAt>
   void PrefetchAhead(std::size_t index, std::size_t count, CommandAt command_at);
-  // The member's state, from `member_hint` when it is this member's (and
-  // clears it), else found or created.
-  internal::MemberState* MemberOf(MemberKey key);
+  // The member's state: `hint` when it is this member's, else found or created.
+  internal::MemberState* MemberOf(MemberKey key, internal::MemberState* hint);
   Result<std::vector<std::vector<CommandResult>>> ApplyBatches(std::span<const std::span<const Command>> batches);
   void LeadGroup(std::unique_lock<std::mutex>& queue_lock);
   Status CommitGroup(std::span<GroupWriter* const> group);
@@ -141,16 +140,19 @@ struct Ledger::Impl {
   std::uint64_t QueryTime() const;
 
   // ledger_apply.cc. REQUIRES: state_mutex held exclusively.
-  // `fingerprint` is IdIndex::Fingerprint(command.chain, command.id).
-  Result<CommandResult> ApplyOne(const Command& command, std::uint64_t fingerprint, std::uint64_t timestamp_us);
+  // `fingerprint` is IdIndex::Fingerprint(command.chain, command.id);
+  // `member_hint` as for Decide.
+  Result<CommandResult> ApplyOne(const Command& command, std::uint64_t fingerprint, std::uint64_t timestamp_us,
+                                 internal::MemberState* member_hint);
   // Applies the rules to a fresh, valid command as event `event->sequence`
   // at `event->timestamp_us`, filling in the outcome and changing the state.
   // `derived` (live only) receives the events an expire sweep writes; in
   // recovery it is null and those events are checked as they are read.
-  Status Decide(internal::Event* event, std::vector<internal::Event>* derived);
+  // `member_hint`: the command's member's state if known (may be null, or
+  // another member's; it is checked).
+  Status Decide(internal::Event* event, std::vector<internal::Event>* derived, internal::MemberState* member_hint);
   // One member's part of an expire sweep at the event's time.
   void ExpireMember(internal::MemberState* member, internal::Event* event);
-  internal::Account& AccountOf(internal::MemberState* member);
   const internal::Account* FindAccount(MemberKey key) const;
   const ChainState& ChainOf(std::uint32_t chain) const;
   Result<std::optional<internal::Event>> FindLogged(std::uint32_t chain, const CommandId& id) const;
