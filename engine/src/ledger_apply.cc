@@ -240,9 +240,11 @@ Status Ledger::Impl::Decide(internal::Event* event, std::vector<internal::Event>
   }
   if (command.kind == CommandKind::kExpire) {
     TALLY_ASSERT(derived != nullptr);  // recovery checks a sweep's events one by one
-    members.ForEach([&](const internal::MemberState& state) {
-      if (state.chain != command.chain || derived->size() == command.limit) return;
-      if (!state.account.HasPastDate(now)) return;
+    const internal::StableVector<std::uint32_t>* numbers = members.NumbersOf(command.chain);
+    for (std::size_t position = 0; numbers != nullptr && position < numbers->size(); ++position) {
+      if (derived->size() == command.limit) break;
+      internal::MemberState& state = members.member((*numbers)[position]);
+      if (!state.account.HasPastDate(now)) continue;
       internal::Event part;
       part.sequence = event->sequence + derived->size() + 1;
       part.timestamp_us = now;
@@ -252,9 +254,7 @@ Status Ledger::Impl::Decide(internal::Event* event, std::vector<internal::Event>
       part.command.member = state.member;
       part.derived = true;
       derived->push_back(std::move(part));
-    });
-    for (internal::Event& part : *derived) {
-      ExpireMember(members.FindOrInsert({part.command.chain, part.command.member}), &part);
+      ExpireMember(&state, &derived->back());
     }
     event->moved = static_cast<std::int64_t>(derived->size());
     return Status::Ok();

@@ -51,11 +51,11 @@ Balance BalanceAt(const internal::MemberState* state, const internal::Account* a
   return balance;
 }
 
-// A segment cursor: the number of the next member to look at, and a check
-// tying it to the query. Members keep their numbers for the ledger's life
-// (they are numbered in joining order, also when recovery rebuilds them), so
-// a cursor stays good whatever joins or grows meanwhile.
-std::uint64_t SegmentCheck(const SegmentQuery& query, std::uint64_t number) {
+// A segment cursor: the position, in the chain's list of members, of the
+// next member to look at, and a check tying it to the query. The list only
+// grows at its end (members in joining order, also when recovery rebuilds
+// them), so a cursor stays good whatever joins meanwhile.
+std::uint64_t SegmentCheck(const SegmentQuery& query, std::uint64_t position) {
   char bytes[40];
   internal::StoreFixed32(bytes, query.chain);
   internal::StoreFixed32(bytes + 4, static_cast<std::uint32_t>(query.kind));
@@ -63,7 +63,7 @@ std::uint64_t SegmentCheck(const SegmentQuery& query, std::uint64_t number) {
   internal::StoreFixed32(bytes + 12, query.days);
   internal::StoreFixed64(bytes + 16, static_cast<std::uint64_t>(query.within_points));
   internal::StoreFixed64(bytes + 24, query.before_us);
-  internal::StoreFixed64(bytes + 32, number);
+  internal::StoreFixed64(bytes + 32, position);
   return XXH3_64bits_withSeed(bytes, sizeof(bytes), 0x7365'676d'656e'7473ULL);
 }
 
@@ -152,13 +152,15 @@ Result<SegmentPage> Ledger::FindMembers(const SegmentQuery& query, std::string_v
   std::shared_lock lock(impl_->state_mutex);
   if (!impl_->failure.ok()) return impl_->failure;
   const internal::MemberTable& table = impl_->members;
-  std::uint64_t number = 1;
+  const internal::StableVector<std::uint32_t>* numbers = table.NumbersOf(query.chain);
+  const std::uint64_t chain_members = numbers == nullptr ? 0 : numbers->size();
+  std::uint64_t position = 0;
   if (!cursor.empty()) {
     const std::optional<CommandId> parts = CommandId::FromHex(cursor);
-    if (!parts || parts->high == 0 || parts->high >= table.end() || parts->low != SegmentCheck(query, parts->high)) {
+    if (!parts || parts->high >= chain_members || parts->low != SegmentCheck(query, parts->high)) {
       return Status::InvalidArgument("segment cursor is damaged or belongs to another query; start again");
     }
-    number = parts->high;
+    position = parts->high;
   }
   const std::uint64_t now_us = impl_->QueryTime();
   const Program& program = impl_->ChainOf(query.chain).program;
@@ -166,11 +168,10 @@ Result<SegmentPage> Ledger::FindMembers(const SegmentQuery& query, std::string_v
   const std::uint64_t inactive_before =
       now_us > std::uint64_t{query.days} * internal::kDayUs ? now_us - std::uint64_t{query.days} * internal::kDayUs : 0;
   SegmentPage page;
-  const std::uint64_t end = std::min<std::uint64_t>(table.end(), number + kSegmentPageSlotsMax);
-  for (; number < end && page.members.size() < limit; ++number) {
+  const std::uint64_t end = std::min<std::uint64_t>(chain_members, position + kSegmentPageSlotsMax);
+  for (; position < end && page.members.size() < limit; ++position) {
     ++page.scanned;
-    const internal::MemberState& state = table.member(number);
-    if (state.chain != query.chain) continue;
+    const internal::MemberState& state = table.member((*numbers)[position]);
     const internal::Account& account = state.account;
     SegmentMember found{state.member, state.balance, 0, 0};
     switch (query.kind) {
@@ -198,7 +199,7 @@ Result<SegmentPage> Ledger::FindMembers(const SegmentQuery& query, std::string_v
     }
     page.members.push_back(found);
   }
-  if (number < table.end()) page.next_cursor = CommandId{number, SegmentCheck(query, number)}.ToHex();
+  if (position < chain_members) page.next_cursor = CommandId{position, SegmentCheck(query, position)}.ToHex();
   return page;
 }
 

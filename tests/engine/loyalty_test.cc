@@ -631,12 +631,15 @@ TEST_F(LoyaltyTest, SegmentsFindInactiveNearTierAndExpiringMembersPageByPage) {
   }
   Apply(Earn(id++, kChain, 4, 5));
   std::vector<SegmentMember> resumed = first->members;
+  std::uint64_t scanned = first->scanned;
   for (std::string cursor = first->next_cursor; !cursor.empty();) {
     auto page = ledger_->FindMembers(inactive, cursor, 1);
     ASSERT_TRUE(page.ok()) << page.status().ToString();
     resumed.insert(resumed.end(), page->members.begin(), page->members.end());
+    scanned += page->scanned;
     cursor = page->next_cursor;
   }
+  EXPECT_EQ(scanned, 4u) << "the chain's four members, each once; no other chain's";
   ASSERT_EQ(resumed.size(), 3u);
   EXPECT_EQ(resumed[0], (SegmentMember{1, 500, 0, static_cast<std::int64_t>(start)}));
   EXPECT_EQ(resumed[1], (SegmentMember{3, 70, 0, 0}));

@@ -56,6 +56,17 @@ TEST(MemberTable, MembersAreNumberedAndVisitedInJoiningOrder) {
     ++visited;
   });
   EXPECT_EQ(visited, kMembers);
+  // Each chain lists its own members' numbers, in joining order.
+  for (std::uint32_t chain : {1u, 2u}) {
+    const StableVector<std::uint32_t>* numbers = table.NumbersOf(chain);
+    ASSERT_NE(numbers, nullptr);
+    ASSERT_EQ(numbers->size(), kMembers / 2);
+    for (std::size_t position = 0; position < numbers->size(); ++position) {
+      ASSERT_EQ((*numbers)[position], 2 * position + chain) << "chain " << chain << " position " << position;
+      ASSERT_EQ(table.member((*numbers)[position]).chain, chain);
+    }
+  }
+  EXPECT_EQ(table.NumbersOf(3), nullptr);
 }
 
 }  // namespace

@@ -91,7 +91,7 @@ class Ledger {
 
   // One page of a chain-wide segment query: up to `limit`
   // (1..kSegmentPageMembersMax) matching members from at most
-  // kSegmentPageSlotsMax members, in the order members joined. `cursor` is
+  // kSegmentPageSlotsMax of the chain's members, in the order they joined. `cursor` is
   // empty for the first page, else the previous page's next_cursor; a page
   // may be empty with a cursor. Cursors do not expire: members keep their
   // place, and those who join meanwhile come at the end.
