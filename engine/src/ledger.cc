@@ -57,15 +57,6 @@ std::string Difference(const internal::Event& logged, const internal::Event& der
   return "campaign shares differ";
 }
 
-// What the ledger answers while a write fails (docs/engine.md, "When a write
-// fails").
-Status StoppedByWrite(const Status& cause) {
-  return Status::Unavailable("the ledger cannot write to its disk (" + cause.message() +
-                             "); it refuses commands and queries until a write succeeds, and retries with each "
-                             "request. Commands that got this answer may or may not be applied: send them again "
-                             "with the same ids");
-}
-
 }  // namespace
 
 Ledger::Ledger(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -83,6 +74,7 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& directory, OpenO
   Status status = impl->LoadTokens();
   if (status.ok()) status = impl->Recover();
   if (!status.ok()) return status;
+  impl->log = std::make_unique<internal::LogWriter>(impl->store.get(), impl->last_sequence, impl->head);
   impl->recovery_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return std::unique_ptr<Ledger>(new Ledger(std::move(impl)));
 }
@@ -130,7 +122,7 @@ Status Ledger::Impl::Recover() {
     // readable (in the tail) before its events are applied.
     std::vector<internal::EncodedBlock> block;
     block.push_back({key_sequence, std::string(bytes)});
-    tail.Append(std::move(block));
+    tail.Append(std::move(block), ~std::uint64_t{0});  // all on disk
     last_sequence = order.last_sequence();
     ++recovered.blocks;
     // The whole block first, so that the random reads of its events can
@@ -226,24 +218,68 @@ std::uint64_t Ledger::Impl::NextTimestamp() {
 }
 
 Result<std::vector<CommandResult>> Ledger::Apply(std::span<const Command> batch) {
-  Result<std::vector<std::vector<CommandResult>>> results = impl_->ApplyBatches({&batch, 1});
+  Result<std::vector<std::vector<CommandResult>>> results = ApplyBatches({&batch, 1});
   if (!results.ok()) return results.status();
   return std::move(results->front());
 }
 
 Result<std::vector<std::vector<CommandResult>>> Ledger::ApplyBatches(
     std::span<const std::span<const Command>> batches) {
-  return impl_->ApplyBatches(batches);
+  Result<Impl::Applied> applied = impl_->ApplyInMemory(batches);
+  if (!applied.ok()) return applied.status();
+  const Status durable = impl_->log->WaitDurable(applied->durable_at);
+  if (!durable.ok()) return durable;
+  return std::move(applied->results);
+}
+
+void Ledger::ApplyBatches(std::span<const std::span<const Command>> batches, ApplyDone done) {
+  Result<Impl::Applied> applied = impl_->ApplyInMemory(batches);
+  if (!applied.ok()) {
+    done(applied.status());
+    return;
+  }
+  const std::uint64_t durable_at = applied->durable_at;
+  impl_->log->WhenDurable(durable_at, [results = std::move(applied->results), done = std::move(done)](
+                                          const Status& status) mutable {
+    if (status.ok()) {
+      done(std::move(results));
+    } else {
+      done(status);
+    }
+  });
+}
+
+void Ledger::WhenDurable(std::function<void(const Status&)> done) const {
+  std::uint64_t applied = 0;
+  {
+    std::shared_lock state_lock(impl_->state_mutex);
+    applied = impl_->last_sequence;
+  }
+  impl_->log->WhenDurable(applied, [done = std::move(done)](const Status& status) { done(status); });
+}
+
+Status Ledger::Resume() {
+  if (!impl_->log->stopped()) {
+    std::shared_lock state_lock(impl_->state_mutex);
+    return impl_->failure;
+  }
+  std::unique_lock state_lock(impl_->state_mutex);
+  if (!impl_->failure.ok()) return impl_->failure;
+  return impl_->log->Resume();
+}
+
+Status Ledger::Impl::Refusal() const {
+  if (!failure.ok()) return failure;
+  return log->stopped() ? log->failure() : Status::Ok();
 }
 
 // Group commit, as in LevelDB's write path: callers queue their batches; the
 // caller whose batch is at the front leads: it takes whole batches from the
-// queue up to kGroupCommandsMax, commits them with one write and one fsync,
-// and wakes their callers. A caller with several batches queues them
-// together and waits on the first of them not yet done, which is the one
-// that reaches the front next.
-Result<std::vector<std::vector<CommandResult>>> Ledger::Impl::ApplyBatches(
-    std::span<const std::span<const Command>> batches) {
+// queue up to kGroupCommandsMax, applies them, hands their blocks to the log
+// writer, and lets the next caller lead while the write and its fsync run.
+// A caller with several batches queues them together and waits on the first
+// of them not yet applied, which is the one that reaches the front next.
+Result<Ledger::Impl::Applied> Ledger::Impl::ApplyInMemory(std::span<const std::span<const Command>> batches) {
   if (batches.empty()) return Status::InvalidArgument("no batches");
   for (std::span<const Command> batch : batches) {
     if (batch.empty() || batch.size() > kBatchCommandsMax) {
@@ -259,17 +295,18 @@ Result<std::vector<std::vector<CommandResult>>> Ledger::Impl::ApplyBatches(
   }
   for (std::size_t next = 0; next < mine.size();) {
     GroupWriter& self = mine[next];
-    self.ready.wait(queue_lock, [&] { return self.done || writers.front() == &self; });
-    if (!self.done) LeadGroup(queue_lock);
-    while (next < mine.size() && mine[next].done) ++next;
+    self.ready.wait(queue_lock, [&] { return self.applied || writers.front() == &self; });
+    if (!self.applied) LeadGroup(queue_lock);
+    while (next < mine.size() && mine[next].applied) ++next;
   }
-  std::vector<std::vector<CommandResult>> results;
-  results.reserve(mine.size());
+  Applied applied;
+  applied.results.reserve(mine.size());
   for (GroupWriter& writer : mine) {
     if (!writer.status.ok()) return writer.status;
-    results.push_back(std::move(writer.results));
+    applied.results.push_back(std::move(writer.results));
+    applied.durable_at = std::max(applied.durable_at, writer.durable_at);
   }
-  return results;
+  return applied;
 }
 
 // REQUIRES: queue_lock held, and the caller's writer is at the front.
@@ -282,23 +319,23 @@ void Ledger::Impl::LeadGroup(std::unique_lock<std::mutex>& queue_lock) {
     commands += writer->batch.size();
   }
   queue_lock.unlock();
-  const Status status = CommitGroup(group);
+  const Status status = ApplyGroup(group);
   queue_lock.lock();
   for (GroupWriter* writer : group) {
     TALLY_ASSERT(writers.front() == writer);
     writers.pop_front();
     writer->status = status;
-    writer->done = true;
+    writer->applied = true;
     writer->ready.notify_one();
   }
   if (!writers.empty()) writers.front()->ready.notify_one();
 }
 
-Status Ledger::Impl::CommitGroup(std::span<GroupWriter* const> group) {
+Status Ledger::Impl::ApplyGroup(std::span<GroupWriter* const> group) {
   std::unique_lock state_lock(state_mutex);
-  if (!failure.ok()) {
-    if (!unwritten) return failure;
-    const Status resumed = WriteUnwritten();
+  if (!failure.ok()) return failure;
+  if (log->stopped()) {
+    const Status resumed = log->Resume();
     if (!resumed.ok()) return resumed;
   }
   const std::uint64_t timestamp_us = NextTimestamp();
@@ -323,69 +360,46 @@ Status Ledger::Impl::CommitGroup(std::span<GroupWriter* const> group) {
       writer->results.push_back(*result);
     }
   }
-  if (pending.empty()) return Status::Ok();  // only retries and stateless rejections
-
-  Unwritten group_blocks;
-  group_blocks.blocks.reserve((pending.size() + kBlockEventsMax - 1) / kBlockEventsMax);
-  internal::BlockBuilder builder;
-  internal::ChainHash chain = head;  // each block names the chain hash of the one before
-  auto seal = [&] {
-    const std::string_view bytes = builder.Finish();
-    chain = internal::HashOfBlock(bytes);
-    group_blocks.blocks.push_back({builder.first_sequence(), std::string(bytes)});
-  };
-  builder.Reset(pending.front().sequence, timestamp_us, chain);
-  for (const internal::Event& event : pending) {
-    if (builder.TryAdd(event)) continue;
+  if (!pending.empty()) {
+    // Blocks of at most kBlockEventsMax events, each naming the chain hash
+    // of the one before.
+    std::vector<internal::EncodedBlock> blocks;
+    blocks.reserve((pending.size() + kBlockEventsMax - 1) / kBlockEventsMax);
+    internal::BlockBuilder builder;
+    auto seal = [&] {
+      const std::string_view bytes = builder.Finish();
+      head = internal::HashOfBlock(bytes);
+      blocks.push_back({builder.first_sequence(), std::string(bytes)});
+    };
+    builder.Reset(pending.front().sequence, timestamp_us, head);
+    for (const internal::Event& event : pending) {
+      if (builder.TryAdd(event)) continue;
+      seal();
+      builder.Reset(event.sequence, timestamp_us, head);
+      const bool added = builder.TryAdd(event);
+      TALLY_ASSERT(added);
+    }
     seal();
-    builder.Reset(event.sequence, timestamp_us, chain);
-    const bool added = builder.TryAdd(event);
-    TALLY_ASSERT(added);
+    internal::BlockWrite write;
+    for (const internal::EncodedBlock& block : blocks) {
+      const Status added = store->AddToWrite(block, &write);
+      if (!added.ok()) {
+        failure = Status::FailedPrecondition("ledger stopped after an error; reopen it: " + added.ToString());
+        return added;
+      }
+    }
+    last_sequence = pending.back().sequence;
+    last_timestamp_us = timestamp_us;
+    pending.clear();
+    // Readable at once by the next group (a reverse of this group's earn);
+    // the tail keeps every block that is not yet durable.
+    tail.Append(std::move(blocks), log->durable_sequence());
+    log->Enqueue(std::move(write), last_sequence, head);
   }
-  seal();
-  group_blocks.last_sequence = pending.back().sequence;
-  group_blocks.timestamp_us = timestamp_us;
-  group_blocks.head = chain;
-  pending.clear();
-  const Status written = store->WriteBlocks(group_blocks.blocks);
-  if (!written.ok()) {
-    // The state in memory holds this group and the disk does not (or does
-    // not yet): keep its blocks, refuse everything until they are written.
-    unwritten = std::move(group_blocks);
-    failure = StoppedByWrite(written);
-    return failure;
-  }
-  Committed(std::move(group_blocks));
+  // A group of retries alone is answered from events that may still be
+  // being written: it too waits for them.
+  for (GroupWriter* writer : group) writer->durable_at = last_sequence;
   return Status::Ok();
-}
-
-// REQUIRES: state_mutex held exclusively, `unwritten` set.
-Status Ledger::Impl::WriteUnwritten() {
-  Status status = store->Resume();
-  // The same bytes under the same keys: harmless if RocksDB kept the failed
-  // write after all.
-  if (status.ok()) status = store->WriteBlocks(unwritten->blocks);
-  if (!status.ok()) {
-    failure = StoppedByWrite(status);
-    return failure;
-  }
-  Committed(std::move(*unwritten));
-  unwritten.reset();
-  failure = Status::Ok();
-  return Status::Ok();
-}
-
-void Ledger::Impl::Committed(Unwritten group) {
-  last_sequence = group.last_sequence;
-  last_timestamp_us = group.timestamp_us;
-  head = group.head;
-  tail.Append(std::move(group.blocks));
-}
-
-Status Ledger::Resume() {
-  std::unique_lock state_lock(impl_->state_mutex);
-  if (impl_->failure.ok() || !impl_->unwritten) return impl_->failure;
-  return impl_->WriteUnwritten();
 }
 
 }  // namespace tally

@@ -3,10 +3,13 @@
 // ledger_apply.cc (the rules) and ledger_query.cc (queries).
 //
 // Thread safety: `state_mutex` guards the state; the leader of a group commit
-// holds it exclusively from the first rule applied to the fsync, so queries
-// (shared) see only durable state. `queue_mutex` guards `writers`. Every
-// use of `store` holds `state_mutex`, so reopening the store (exclusive)
-// is alone with it.
+// holds it exclusively while it applies the group and hands the group's
+// blocks to the log writer, which writes them on its own thread, so the
+// state may hold groups that are not yet durable: a query reads under the
+// shared lock and then waits until what it saw is durable (unless
+// options.queries_answer_early). `queue_mutex` guards `writers`. Reopening
+// the store (LogWriter::Resume) holds `state_mutex` exclusively while the
+// log writer is stopped, so it is alone with the store.
 #pragma once
 
 #include <condition_variable>
@@ -28,6 +31,7 @@
 #include "event.h"
 #include "id_index.h"
 #include "log_tail.h"
+#include "log_writer.h"
 #include "member_table.h"
 #include "store.h"
 #include "tally/ledger.h"
@@ -36,12 +40,13 @@
 
 namespace tally {
 
-// One caller of Apply() waiting in the group-commit queue.
+// One batch of a caller of Apply() in the group-commit queue.
 struct GroupWriter {
   std::span<const Command> batch;
   std::vector<CommandResult> results;
   Status status;
-  bool done = false;
+  bool applied = false;     // in memory; durable once durable_at is
+  std::uint64_t durable_at = 0;  // the last sequence applied with it
   std::condition_variable ready;
 };
 
@@ -54,6 +59,9 @@ struct ChainState {
 
 struct Ledger::Impl {
   std::unique_ptr<internal::Store> store;
+  // Writes the applied groups (null in replays, which only recover).
+  // Declared after the store: it stops first.
+  std::unique_ptr<internal::LogWriter> log;
   OpenOptions options;
 
   mutable std::shared_mutex state_mutex;
@@ -78,7 +86,7 @@ struct Ledger::Impl {
     CommandId id;
     std::uint64_t remaining = 0;
   } sweep;
-  std::uint64_t last_sequence = 0;  // durable
+  std::uint64_t last_sequence = 0;  // applied; log->durable() tells how far it is on disk
   internal::ChainHash head{};       // the chain hash of the block that ends at last_sequence
   // Recovery calls it after each block's checks, with the block's last
   // sequence and chain hash (replay and audit use it).
@@ -92,16 +100,9 @@ struct Ledger::Impl {
   // `lot_sequence` (docs/audit.md, campaign redemptions). Null in service.
   std::function<void(const internal::Event& spender, std::uint64_t lot_sequence, std::int64_t points)> spend_observer;
   std::uint64_t last_timestamp_us = 0;
-  // Set for good by an error in the rules, or until it is written by a
-  // failed write (then `unwritten` holds the group that failed).
+  // Set for good by an error in the rules (a failed write stops the log
+  // writer instead, until it is written).
   Status failure;
-  struct Unwritten {
-    std::vector<internal::EncodedBlock> blocks;
-    std::uint64_t last_sequence = 0;
-    std::uint64_t timestamp_us = 0;
-    internal::ChainHash head{};
-  };
-  std::optional<Unwritten> unwritten;
   double recovery_seconds = 0;
   internal::LogTail tail{kLogTailBytesMax};
   // Events of the group being committed; their sequences follow last_sequence.
@@ -129,12 +130,25 @@ struct Ledger::Impl {
   void PrefetchAhead(std::size_t index, std::size_t count, CommandAt command_at);
   // The member's state: `hint` when it is this member's, else found or created.
   internal::MemberState* MemberOf(MemberKey key, internal::MemberState* hint);
-  Result<std::vector<std::vector<CommandResult>>> ApplyBatches(std::span<const std::span<const Command>> batches);
+  // Applies the batches in memory, in one or more groups (leading them or
+  // waiting for the leader); the results are final once `durable_at` is
+  // durable.
+  struct Applied {
+    std::vector<std::vector<CommandResult>> results;
+    std::uint64_t durable_at = 0;
+  };
+  Result<Applied> ApplyInMemory(std::span<const std::span<const Command>> batches);
   void LeadGroup(std::unique_lock<std::mutex>& queue_lock);
-  Status CommitGroup(std::span<GroupWriter* const> group);
-  // A failed group's blocks written at last: Ok, or `failure` still.
-  Status WriteUnwritten();
-  void Committed(Unwritten group);  // the group is durable: it becomes the head
+  // Applies the group and hands its blocks to the log writer; sets each
+  // writer's durable_at.
+  Status ApplyGroup(std::span<GroupWriter* const> group);
+  // Why commands and queries are refused (the rules stopped the ledger, or
+  // a write failed), or Ok.
+  Status Refusal() const;
+  // Runs `read` (returning a Result) under the shared lock; unless queries
+  // answer early, returns only once everything it could have seen is durable.
+  template <typename Read>
+  auto Query(Read read) const -> decltype(read());
   std::uint64_t NextTimestamp();
   // The ledger time queries are answered at.
   std::uint64_t QueryTime() const;

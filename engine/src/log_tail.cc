@@ -7,13 +7,14 @@
 
 namespace tally::internal {
 
-void LogTail::Append(std::vector<EncodedBlock>&& blocks) {
+void LogTail::Append(std::vector<EncodedBlock>&& blocks, std::uint64_t durable_sequence) {
   for (EncodedBlock& block : blocks) {
     TALLY_ASSERT(blocks_.empty() || block.first_sequence > blocks_.back().first_sequence);
     bytes_ += block.bytes.size();
     blocks_.push_back(std::move(block));
   }
-  while (bytes_ > bytes_max_ && !blocks_.empty()) {
+  // A block ends before the next one starts.
+  while (bytes_ > bytes_max_ && blocks_.size() > 1 && blocks_[1].first_sequence - 1 <= durable_sequence) {
     bytes_ -= blocks_.front().bytes.size();
     blocks_.pop_front();
   }

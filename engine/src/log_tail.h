@@ -20,9 +20,10 @@ class LogTail {
  public:
   explicit LogTail(std::size_t bytes_max) : bytes_max_(bytes_max) {}
 
-  // Appends blocks that were just made durable, in sequence order, dropping
-  // the oldest beyond bytes_max.
-  void Append(std::vector<EncodedBlock>&& blocks);
+  // Appends blocks just applied, in sequence order, and drops the oldest
+  // beyond bytes_max that end at or before `durable_sequence` (a block not
+  // yet on disk can be read nowhere else).
+  void Append(std::vector<EncodedBlock>&& blocks, std::uint64_t durable_sequence);
 
   // The block holding `sequence`, or nullptr when it is not in the tail.
   const EncodedBlock* Find(std::uint64_t sequence) const;

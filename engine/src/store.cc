@@ -213,16 +213,28 @@ Status Store::CheckOrWriteFormat(Mode mode) {
   return Status::Ok();
 }
 
-Status Store::WriteBlocks(const std::vector<EncodedBlock>& blocks) {
+BlockWrite::BlockWrite() : batch_(std::make_unique<rocksdb::WriteBatch>()) {}
+BlockWrite::~BlockWrite() = default;
+BlockWrite::BlockWrite(BlockWrite&&) noexcept = default;
+BlockWrite& BlockWrite::operator=(BlockWrite&&) noexcept = default;
+
+Status Store::AddToWrite(const EncodedBlock& block, BlockWrite* write) const {
   if (!db_) return Closed();
-  rocksdb::WriteBatch batch;
-  for (const EncodedBlock& block : blocks) {
-    rocksdb::Status status = batch.Put(handles_[kLogFamily], BigEndianKey(block.first_sequence), block.bytes);
-    if (!status.ok()) return FromRocks(status, "building a write batch");
+  // The batch records the family's id, which stays the same when the
+  // database is opened again (Resume).
+  return FromRocks(write->batch_->Put(handles_[kLogFamily], BigEndianKey(block.first_sequence), block.bytes),
+                   "building a write batch");
+}
+
+Status Store::WriteBlocks(std::span<const BlockWrite> writes) {
+  if (!db_) return Closed();
+  for (std::size_t index = 0; index < writes.size(); ++index) {
+    rocksdb::WriteOptions options;
+    options.sync = index + 1 == writes.size();  // one fsync makes the WAL durable up to here
+    const rocksdb::Status status = db_->Write(options, writes[index].batch_.get());
+    if (!status.ok()) return FromRocks(status, "writing log blocks");
   }
-  rocksdb::WriteOptions options;
-  options.sync = true;  // durable when acknowledged
-  return FromRocks(db_->Write(options, &batch), "writing log blocks");
+  return Status::Ok();
 }
 
 Result<Event> Store::ReadEvent(std::uint64_t sequence) const {

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,7 @@ namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
 class Env;
+class WriteBatch;
 }  // namespace rocksdb
 
 namespace tally::internal {
@@ -32,6 +34,20 @@ inline constexpr std::uint32_t kFormatVersion = 3;  // 2: program-aware events; 
 struct EncodedBlock {
   std::uint64_t first_sequence = 0;
   std::string bytes;
+};
+
+// The RocksDB write of one group commit's blocks, made by the thread that
+// applied the group and written by the log writer's thread (log_writer.h).
+class BlockWrite {
+ public:
+  BlockWrite();
+  ~BlockWrite();
+  BlockWrite(BlockWrite&&) noexcept;
+  BlockWrite& operator=(BlockWrite&&) noexcept;
+
+ private:
+  friend class Store;
+  std::unique_ptr<rocksdb::WriteBatch> batch_;
 };
 
 class Store {
@@ -50,9 +66,14 @@ class Store {
   // Unavailable. REQUIRES: no other call in progress.
   Status Resume();
 
-  // Writes `blocks` in one atomic RocksDB write and fsyncs the WAL before
-  // returning. REQUIRES: read-write mode.
-  Status WriteBlocks(const std::vector<EncodedBlock>& blocks);
+  // Adds `block` to `write` under its key (copies its bytes).
+  Status AddToWrite(const EncodedBlock& block, BlockWrite* write) const;
+
+  // Writes `writes` in order, each atomically, and fsyncs the WAL once
+  // before returning: when it returns Ok, all are durable. After an error
+  // some may be written; writing them again puts the same bytes under the
+  // same keys. REQUIRES: read-write mode.
+  Status WriteBlocks(std::span<const BlockWrite> writes);
 
   // The event with sequence `sequence`, read from its block (checksum verified).
   // NotFound if no block holds it.

@@ -32,6 +32,18 @@ void EngineWorker::Stop() {
   }
   wake_.notify_one();
   if (thread_.joinable()) thread_.join();
+  std::unique_lock lock(held_mutex_);
+  held_done_.wait(lock, [&] { return held_ == 0; });
+}
+
+void EngineWorker::Started() {
+  std::lock_guard lock(held_mutex_);
+  ++held_;
+}
+
+void EngineWorker::Finished() {
+  std::lock_guard lock(held_mutex_);
+  if (--held_ == 0) held_done_.notify_all();
 }
 
 void EngineWorker::Submit(Request request, Completion completion) {
@@ -64,7 +76,7 @@ void EngineWorker::Run() {
     // In arrival order: runs of apply requests go to the ledger together.
     for (std::size_t begin = 0; begin < jobs.size();) {
       if (!std::holds_alternative<std::vector<Command>>(jobs[begin].request)) {
-        jobs[begin].completion(Query(jobs[begin].request));
+        AnswerQuery(jobs[begin]);
         ++begin;
         continue;
       }
@@ -91,24 +103,54 @@ void EngineWorker::SpinBriefly() {
 void EngineWorker::ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size_t end) {
   std::vector<std::span<const Command>> batches;
   batches.reserve(end - begin);
+  std::vector<Completion> completions;
+  completions.reserve(end - begin);
   for (std::size_t index = begin; index < end; ++index) {
     batches.emplace_back(std::get<std::vector<Command>>(jobs[index].request));
+    completions.push_back(std::move(jobs[index].completion));
   }
-  auto results = ledger_.ApplyBatches(batches);
-  stopped_ = !results.ok() && results.status().code() == Status::Code::kUnavailable;
-  for (std::size_t index = begin; index < end; ++index) {
-    if (!results.ok()) {
-      jobs[index].completion(StatusError(results.status()));
-    } else {
-      jobs[index].completion(Reply{wire::Operation::kApply, wire::EncodeApplyResponse((*results)[index - begin])});
+  Started();
+  // Returns once the batches are applied in memory: the next run or query
+  // sees them, and the results are given when they are durable.
+  ledger_.ApplyBatches(batches, [this, completions = std::move(completions)](
+                                    Result<std::vector<std::vector<CommandResult>>> results) {
+    for (std::size_t index = 0; index < completions.size(); ++index) {
+      if (!results.ok()) {
+        completions[index](StatusError(results.status()));
+      } else {
+        completions[index](Reply{wire::Operation::kApply, wire::EncodeApplyResponse((*results)[index])});
+      }
     }
+    Finished();
+  });
+}
+
+void EngineWorker::AnswerQuery(Job& job) {
+  Reply reply = Query(job.request);
+  // Status, tokens, backups and refusals say nothing of commands still
+  // being written (a backup waits for them itself).
+  const bool reads_commands =
+      std::holds_alternative<std::vector<MemberKey>>(job.request) ||
+      std::holds_alternative<wire::HistoryRequest>(job.request) ||
+      std::holds_alternative<wire::FindRequest>(job.request) ||
+      std::holds_alternative<wire::MemberStatusRequest>(job.request) ||
+      std::holds_alternative<wire::SegmentRequest>(job.request);
+  if (!reads_commands || reply.operation == wire::Operation::kError) {
+    job.completion(std::move(reply));
+    return;
   }
+  Started();
+  // The answer may have read commands whose group is still being written.
+  ledger_.WhenDurable([this, reply = std::move(reply), completion = std::move(job.completion)](const Status& durable) mutable {
+    completion(durable.ok() ? std::move(reply) : StatusError(durable));
+    Finished();
+  });
 }
 
 Reply EngineWorker::Query(const Request& request) {
   // After a failed write, commands retry it; so do queries, or a ledger
   // that only answers queries would stay stopped.
-  if (stopped_) stopped_ = !ledger_.Resume().ok();
+  (void)ledger_.Resume();  // cheap unless stopped; a failure shows in the answer below
   if (const auto* members = std::get_if<std::vector<MemberKey>>(&request)) {
     auto balances = ledger_.GetBalances(*members);
     if (!balances.ok()) return StatusError(balances.status());

@@ -2,11 +2,12 @@
 // requests; the worker takes everything queued, applies consecutive apply
 // requests together through Ledger::ApplyBatches (one group commit for many
 // connections' batches), answers queries in arrival order between them, and
-// hands each encoded response to the request's completion. The I/O thread
-// never waits on the disk.
+// hands each encoded response to the request's completion once what it
+// depends on is durable. Neither the worker nor the I/O thread waits on the
+// disk: the ledger's log writer does, and completes the replies.
 //
 // Thread safety: Submit() from any thread; completions run on the worker
-// thread and must only post elsewhere.
+// thread or the ledger's log writer thread and must only post elsewhere.
 #pragma once
 
 #include <atomic>
@@ -58,9 +59,11 @@ class EngineWorker {
  public:
   using Completion = std::function<void(Reply)>;
 
-  // `connections` is read for status responses.
+  // `connections` is read for status responses. For the worker never to
+  // wait for an fsync, `ledger` is opened with queries_answer_early (else
+  // each query waits for the group commit before it).
   EngineWorker(Ledger& ledger, std::function<std::uint64_t()> connections);
-  ~EngineWorker();  // stops after the queue is drained
+  ~EngineWorker();  // stops after the queue is drained and every reply is given
 
   void Submit(Request request, Completion completion);
   void Stop();
@@ -74,7 +77,11 @@ class EngineWorker {
   void Run();
   void SpinBriefly();
   void ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size_t end);
+  // Answers the query now and completes it once what it saw is durable.
+  void AnswerQuery(Job& job);
   Reply Query(const Request& request);
+  void Started();   // a reply is held for the log writer
+  void Finished();  // and given
 
   Ledger& ledger_;
   std::function<std::uint64_t()> connections_;
@@ -84,7 +91,9 @@ class EngineWorker {
   std::deque<Job> queue_;
   bool stopping_ = false;
   std::atomic<bool> pending_hint_{false};  // the queue may be non-empty
-  bool stopped_ = false;                   // the last apply failed to write (worker thread only)
+  std::mutex held_mutex_;
+  std::condition_variable held_done_;
+  std::uint64_t held_ = 0;                 // replies waiting for the log writer
   static constexpr std::chrono::microseconds kSpinBeforeSleep{200};
   std::thread thread_;
 };

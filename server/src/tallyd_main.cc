@@ -71,7 +71,9 @@ int main(int argc, char** argv) {
     }
   }
 
-  auto ledger = tally::Ledger::Open(directory);
+  tally::OpenOptions open_options;
+  open_options.queries_answer_early = true;  // the server holds each answer until it is durable
+  auto ledger = tally::Ledger::Open(directory, std::move(open_options));
   if (!ledger.ok()) {
     std::fprintf(stderr, "tallyd: %s\n", ledger.status().ToString().c_str());
     return 4;

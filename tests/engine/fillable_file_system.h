@@ -1,14 +1,18 @@
 // FillableFileSystem: a RocksDB FileSystem for fault tests. Every write,
 // sync and file creation fails while the disk is "full" (with the error
 // RocksDB sees when a real disk fills up) or "failing" (an I/O error), and
-// works again once it is freed. Pass it to the ledger as
+// works again once it is freed. Syncs can also be held: a sync waits until
+// released, so that a test knows a write is in progress (pipelining
+// tests). Pass it to the ledger as
 // OpenOptions::env = rocksdb::NewCompositeEnv(file_system).
 #pragma once
 
 #include <rocksdb/file_system.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace tally::testing {
@@ -28,6 +32,24 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
   }
   void Free() { full_.store(false); }
   int failed_writes() const { return failed_writes_.load(); }
+
+  // From now on every sync waits until ReleaseSyncs().
+  void HoldSyncs() {
+    std::lock_guard lock(gate_mutex_);
+    holding_ = true;
+  }
+  // Returns once a sync is waiting.
+  void WaitForHeldSync() {
+    std::unique_lock lock(gate_mutex_);
+    gate_.wait(lock, [&] { return held_ > 0; });
+  }
+  void ReleaseSyncs() {
+    {
+      std::lock_guard lock(gate_mutex_);
+      holding_ = false;
+    }
+    gate_.notify_all();
+  }
 
   rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& options,
                                     std::unique_ptr<rocksdb::FSWritableFile>* file,
@@ -62,10 +84,12 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
       return FSWritableFileOwnerWrapper::Flush(options, debug);
     }
     rocksdb::IOStatus Sync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
+      disk_->PassGate();
       if (disk_->full_.load()) return disk_->NoSpace();
       return FSWritableFileOwnerWrapper::Sync(options, debug);
     }
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
+      disk_->PassGate();
       if (disk_->full_.load()) return disk_->NoSpace();
       return FSWritableFileOwnerWrapper::Fsync(options, debug);
     }
@@ -80,6 +104,15 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
     return status;
   }
 
+  void PassGate() {
+    std::unique_lock lock(gate_mutex_);
+    if (!holding_) return;
+    ++held_;
+    gate_.notify_all();
+    gate_.wait(lock, [&] { return !holding_; });
+    --held_;
+  }
+
   rocksdb::IOStatus NoSpace() {
     failed_writes_.fetch_add(1);
     if (io_error_.load()) return rocksdb::IOStatus::IOError("injected: input/output error");
@@ -89,6 +122,10 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
   std::atomic<bool> full_{false};
   std::atomic<bool> io_error_{false};
   std::atomic<int> failed_writes_{0};
+  std::mutex gate_mutex_;
+  std::condition_variable gate_;
+  bool holding_ = false;
+  int held_ = 0;  // syncs waiting at the gate
 };
 
 }  // namespace tally::testing

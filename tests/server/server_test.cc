@@ -35,6 +35,7 @@ class ServerTest : public ::testing::Test {
   void TearDown() override { StopServer(); }
 
   void StartServer(server::ServerOptions options = {}, OpenOptions open_options = {}) {
+    open_options.queries_answer_early = true;  // as tallyd opens it
     auto ledger = Ledger::Open(directory_.path(), std::move(open_options));
     ASSERT_TRUE(ledger.ok()) << ledger.status().ToString();
     ledger_ = std::move(ledger.value());

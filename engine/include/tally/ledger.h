@@ -3,7 +3,9 @@
 //
 // Thread safety: every method may be called from any thread. Concurrent
 // Apply() calls are coalesced into group commits (one write, one fsync) and
-// applied in the order they queued; queries see only durable state.
+// applied in the order they queued; a group is applied while the one before
+// it is written. Queries answer only with durable state (see
+// OpenOptions::queries_answer_early).
 #pragma once
 
 #include <cstdint>
@@ -32,6 +34,12 @@ struct OpenOptions {
   // The RocksDB environment; null: the default. Fault tests pass one that
   // fails writes.
   std::shared_ptr<rocksdb::Env> env;
+  // Off (the default), a query returns once everything it saw is durable:
+  // a group commit still being written may hold what it read. On, queries
+  // answer at once, and the caller must hold each answer until WhenDurable()
+  // says so; a server does, so that its one engine thread never waits for
+  // an fsync (server/src/engine_worker.cc).
+  bool queries_answer_early = false;
 };
 
 // Where the hash chain stands: the last sequence and its chain hash (hex).
@@ -80,6 +88,18 @@ class Ledger {
   // (as many as kGroupCommandsMax requires), in order; one result list per
   // batch. For a server that has many clients' batches at hand.
   Result<std::vector<std::vector<CommandResult>>> ApplyBatches(std::span<const std::span<const Command>> batches);
+  // The same without waiting for the disk: returns once the batches are
+  // applied in memory (the next group may be applied at once), and calls
+  // `done` with the results once they are durable, or with why they are not
+  // (as Apply would return it): on the ledger's log writer thread, or on
+  // this one when known at once. `done` must not call the ledger.
+  using ApplyDone = std::function<void(Result<std::vector<std::vector<CommandResult>>>)>;
+  void ApplyBatches(std::span<const std::span<const Command>> batches, ApplyDone done);
+  // Calls `done` with Ok once everything applied before this call is
+  // durable, or with why it is not (then answers that saw it must not be
+  // given); on the log writer's thread, or on this one when known at once.
+  // `done` must not call the ledger.
+  void WhenDurable(std::function<void(const Status&)> done) const;
 
   Result<Balance> GetBalance(MemberKey member) const;
   // The balances of 1..kBalanceMembersMax members, read under one lock.

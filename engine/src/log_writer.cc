@@ -1,0 +1,183 @@
+#include "log_writer.h"
+
+#include <utility>
+
+namespace tally::internal {
+namespace {
+
+// What the ledger answers while a write fails (docs/engine.md, "When a write
+// fails").
+Status StoppedByWrite(const Status& cause) {
+  return Status::Unavailable("the ledger cannot write to its disk (" + cause.message() +
+                             "); it refuses commands and queries until a write succeeds, and retries with each "
+                             "request. Commands that got this answer may or may not be applied: send them again "
+                             "with the same ids");
+}
+
+void Tell(std::vector<std::pair<LogWriter::Waiter, Status>>& told) {
+  for (auto& [done, status] : told) done(status);
+}
+
+}  // namespace
+
+LogWriter::LogWriter(Store* store, std::uint64_t durable_sequence, const ChainHash& durable_head)
+    : store_(store),
+      durable_head_sequence_(durable_sequence),
+      durable_head_(durable_head),
+      durable_sequence_(durable_sequence),
+      thread_([this] { Run(); }) {}
+
+LogWriter::~LogWriter() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+  // Only a stopped writer leaves anyone waiting: tell them.
+  std::vector<Waiting> waiting;
+  Status status;
+  {
+    std::lock_guard lock(mutex_);
+    waiting.swap(waiting_);
+    status = failure_.ok() ? Status::Unavailable("the ledger closed before the write") : failure_;
+  }
+  for (Waiting& waiter : waiting) waiter.done(status);
+}
+
+void LogWriter::Enqueue(BlockWrite write, std::uint64_t last_sequence, const ChainHash& head) {
+  {
+    std::lock_guard lock(mutex_);
+    std::vector<Group>& into = failure_.ok() ? queue_ : unwritten_;
+    into.push_back(Group{std::move(write), last_sequence, head});
+  }
+  wake_.notify_one();
+}
+
+void LogWriter::WhenDurable(std::uint64_t sequence, Waiter done) {
+  Status status;
+  {
+    std::lock_guard lock(mutex_);
+    if (durable_sequence_.load(std::memory_order_relaxed) < sequence) {
+      if (failure_.ok()) {
+        waiting_.push_back(Waiting{sequence, std::move(done)});
+        return;
+      }
+      status = failure_;
+    }
+  }
+  done(status);
+}
+
+Status LogWriter::WaitDurable(std::uint64_t sequence) {
+  if (durable_sequence() >= sequence) return Status::Ok();
+  std::mutex mutex;
+  std::condition_variable told;
+  bool done = false;
+  Status result;
+  WhenDurable(sequence, [&](const Status& status) {
+    std::lock_guard lock(mutex);
+    result = status;
+    done = true;
+    told.notify_one();
+  });
+  std::unique_lock lock(mutex);
+  told.wait(lock, [&] { return done; });
+  return result;
+}
+
+Status LogWriter::failure() const {
+  std::lock_guard lock(mutex_);
+  return failure_;
+}
+
+std::pair<std::uint64_t, ChainHash> LogWriter::durable() const {
+  std::lock_guard lock(mutex_);
+  return {durable_head_sequence_, durable_head_};
+}
+
+void LogWriter::WrittenLocked(std::uint64_t last_sequence, const ChainHash& head, std::vector<Waiting>* ready) {
+  durable_head_sequence_ = last_sequence;
+  durable_head_ = head;
+  durable_sequence_.store(last_sequence, std::memory_order_release);
+  // Waiters come nearly in sequence order; the list is short (one per
+  // caller or answer held since the last write).
+  std::size_t kept = 0;
+  for (Waiting& waiter : waiting_) {
+    if (waiter.sequence <= last_sequence) {
+      ready->push_back(std::move(waiter));
+    } else {
+      waiting_[kept++] = std::move(waiter);
+    }
+  }
+  waiting_.resize(kept);
+}
+
+void LogWriter::Run() {
+  std::vector<Group> taken;
+  std::vector<BlockWrite> writes;
+  std::vector<Waiting> ready;
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything is written
+      taken.swap(queue_);
+    }
+    writes.clear();
+    for (Group& group : taken) writes.push_back(std::move(group.write));
+    const Status written = store_->WriteBlocks(writes);
+    std::vector<std::pair<Waiter, Status>> told;
+    {
+      std::lock_guard lock(mutex_);
+      if (written.ok()) {
+        WrittenLocked(taken.back().last_sequence, taken.back().head, &ready);
+        for (Waiting& waiter : ready) told.emplace_back(std::move(waiter.done), Status::Ok());
+      } else {
+        // Keep the groups, in order, to be written by Resume(); everyone
+        // still waiting waits for one of them.
+        failure_ = StoppedByWrite(written);
+        stopped_.store(true, std::memory_order_release);
+        for (std::size_t index = 0; index < taken.size(); ++index) taken[index].write = std::move(writes[index]);
+        for (Group& group : queue_) taken.push_back(std::move(group));
+        queue_.clear();
+        unwritten_ = std::move(taken);
+        for (Waiting& waiter : waiting_) told.emplace_back(std::move(waiter.done), failure_);
+        waiting_.clear();
+      }
+    }
+    taken.clear();
+    ready.clear();
+    Tell(told);
+  }
+}
+
+Status LogWriter::Resume() {
+  std::vector<Waiting> ready;
+  std::vector<std::pair<Waiter, Status>> told;
+  {
+    std::lock_guard lock(mutex_);
+    if (failure_.ok()) return Status::Ok();
+    // The thread is idle: nothing is queued while the writer is stopped.
+    Status status = store_->Resume();
+    if (status.ok()) {
+      std::vector<BlockWrite> writes;
+      for (Group& group : unwritten_) writes.push_back(std::move(group.write));
+      status = store_->WriteBlocks(writes);
+      for (std::size_t index = 0; index < writes.size(); ++index) unwritten_[index].write = std::move(writes[index]);
+    }
+    if (!status.ok()) {
+      failure_ = StoppedByWrite(status);
+      return failure_;
+    }
+    if (!unwritten_.empty()) WrittenLocked(unwritten_.back().last_sequence, unwritten_.back().head, &ready);
+    unwritten_.clear();
+    failure_ = Status::Ok();
+    stopped_.store(false, std::memory_order_release);
+    for (Waiting& waiter : ready) told.emplace_back(std::move(waiter.done), Status::Ok());
+  }
+  Tell(told);
+  return Status::Ok();
+}
+
+}  // namespace tally::internal

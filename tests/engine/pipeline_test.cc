@@ -1,0 +1,200 @@
+// Group commit in two stages: a group is applied while the write of the one
+// before it waits for its fsync. Syncs are held at a gate under RocksDB
+// (fillable_file_system.h), so each test knows a write is in progress.
+// Nothing may be told before it is durable; a failed write fails every
+// group applied after it too, and they land in order when the disk works.
+#include <gtest/gtest.h>
+#include <rocksdb/env.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "fillable_file_system.h"
+#include "tally/ledger.h"
+#include "test_util.h"
+
+namespace tally {
+namespace {
+
+using testing::Earn;
+using testing::Reverse;
+
+// What a callback of the ledger delivered, for the test thread to wait on.
+template <typename Value>
+class Delivered {
+ public:
+  void Set(Value value) {
+    {
+      std::lock_guard lock(mutex_);
+      value_ = std::move(value);
+      done_ = true;
+    }
+    ready_.notify_all();
+  }
+  bool done() {
+    std::lock_guard lock(mutex_);
+    return done_;
+  }
+  Value Wait() {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return done_; });
+    return *value_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  bool done_ = false;
+  std::optional<Value> value_;
+};
+
+using Results = Result<std::vector<std::vector<CommandResult>>>;
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    disk_ = std::make_shared<testing::FillableFileSystem>();
+    env_ = rocksdb::NewCompositeEnv(disk_);
+  }
+
+  void Open(bool answer_early) {
+    ledger_.reset();
+    OpenOptions options;
+    options.env = env_;
+    options.queries_answer_early = answer_early;
+    auto opened = Ledger::Open(directory_.path(), options);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    ledger_ = std::move(*opened);
+  }
+
+  // Applies `batch` without waiting for the disk; `into` gets the results.
+  void ApplyAsync(const std::vector<Command>& batch, Delivered<Results>* into) {
+    const std::span<const Command> one(batch);
+    ledger_->ApplyBatches({&one, 1}, [into](Results results) { into->Set(std::move(results)); });
+  }
+
+  testing::TemporaryDirectory directory_;
+  std::shared_ptr<testing::FillableFileSystem> disk_;
+  std::shared_ptr<rocksdb::Env> env_;
+  std::unique_ptr<Ledger> ledger_;
+};
+
+TEST_F(PipelineTest, TheNextGroupIsAppliedWhileTheOneBeforeIsWritten) {
+  Open(/*answer_early=*/true);
+  disk_->HoldSyncs();
+  const std::vector<Command> first = {Earn(1, 1, 10, 100)};
+  Delivered<Results> first_results;
+  ApplyAsync(first, &first_results);
+  disk_->WaitForHeldSync();  // the first group's write waits in its fsync
+
+  // A return of that earn and a retry of it, applied while it is written.
+  const std::vector<Command> second = {Reverse(2, 1, 10, 25, 1), Earn(1, 1, 10, 100)};
+  Delivered<Results> second_results;
+  ApplyAsync(second, &second_results);
+  EXPECT_FALSE(first_results.done()) << "told before its fsync";
+  EXPECT_FALSE(second_results.done()) << "told before its fsync";
+
+  // Queries answer early from what is applied; WhenDurable holds the answer.
+  auto balance = ledger_->GetBalance({1, 10});
+  ASSERT_TRUE(balance.ok()) << balance.status().ToString();
+  EXPECT_EQ(balance->points, 75);
+  Delivered<Status> durable;
+  ledger_->WhenDurable([&](const Status& status) { durable.Set(status); });
+  EXPECT_FALSE(durable.done()) << "the balance read commands still being written";
+  EXPECT_EQ(ledger_->Stats().last_sequence, 0u) << "the durable head";
+
+  disk_->ReleaseSyncs();
+  const Results got_first = first_results.Wait();
+  const Results got_second = second_results.Wait();
+  EXPECT_TRUE(durable.Wait().ok());
+  ASSERT_TRUE(got_first.ok()) << got_first.status().ToString();
+  ASSERT_TRUE(got_second.ok()) << got_second.status().ToString();
+  const CommandResult earned = (*got_first)[0][0];
+  EXPECT_EQ(earned.code, ResultCode::kOk);
+  EXPECT_EQ(earned.sequence, 1u);
+  EXPECT_EQ(earned.balance, 100);
+  const CommandResult reversed = (*got_second)[0][0];
+  EXPECT_EQ(reversed.code, ResultCode::kOk) << "found its target in the group still being written";
+  EXPECT_EQ(reversed.sequence, 2u);
+  EXPECT_EQ(reversed.balance, 75);
+  EXPECT_EQ((*got_second)[0][1], earned) << "a retry answers the original result";
+  EXPECT_EQ(ledger_->Stats().last_sequence, 2u);
+
+  Open(/*answer_early=*/false);
+  EXPECT_EQ(ledger_->GetBalance({1, 10})->points, 75);
+  EXPECT_EQ(ledger_->Stats().last_sequence, 2u);
+}
+
+TEST_F(PipelineTest, AQueryAndABackupGiveWhatWasAppliedOnceItIsWritten) {
+  Open(/*answer_early=*/false);
+  disk_->HoldSyncs();
+  const std::vector<Command> batch = {Earn(1, 1, 10, 100)};
+  Delivered<Results> results;
+  ApplyAsync(batch, &results);
+  disk_->WaitForHeldSync();
+  Result<Balance> balance = Status::Unavailable("not read");
+  std::thread reader([&] { balance = ledger_->GetBalance({1, 10}); });
+  Result<ChainHead> head = Status::Unavailable("not taken");
+  const std::string copy = directory_.path() + "-backup";
+  std::thread backup([&] { head = ledger_->Backup(copy); });
+  disk_->ReleaseSyncs();
+  reader.join();
+  backup.join();
+  ASSERT_TRUE(results.Wait().ok());
+  ASSERT_TRUE(balance.ok()) << balance.status().ToString();
+  EXPECT_EQ(balance->points, 100);
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(head->sequence, 1u) << "the copy holds the group that was being written";
+  auto restored = Ledger::Open(copy);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ((*restored)->GetBalance({1, 10})->points, 100);
+  restored->reset();
+  std::filesystem::remove_all(copy);
+}
+
+TEST_F(PipelineTest, AFailedWriteFailsTheGroupsAppliedAfterItAndTheyLandInOrder) {
+  Open(/*answer_early=*/true);
+  disk_->HoldSyncs();
+  const std::vector<Command> first = {Earn(1, 1, 10, 100)};
+  Delivered<Results> first_results;
+  ApplyAsync(first, &first_results);
+  disk_->WaitForHeldSync();
+  const std::vector<Command> second = {Earn(2, 1, 11, 50), Reverse(3, 1, 10, 30, 1)};
+  Delivered<Results> second_results;
+  ApplyAsync(second, &second_results);
+  Delivered<Status> durable;
+  ledger_->WhenDurable([&](const Status& status) { durable.Set(status); });
+
+  disk_->Fill();  // the held fsync fails
+  disk_->ReleaseSyncs();
+  const Results got_first = first_results.Wait();
+  const Results got_second = second_results.Wait();
+  ASSERT_FALSE(got_first.ok());
+  EXPECT_EQ(got_first.status().code(), Status::Code::kUnavailable);
+  ASSERT_FALSE(got_second.ok()) << "applied after a group that did not land";
+  EXPECT_EQ(got_second.status().code(), Status::Code::kUnavailable);
+  EXPECT_EQ(durable.Wait().code(), Status::Code::kUnavailable) << "an answer that saw them is not given";
+  EXPECT_EQ(ledger_->GetBalance({1, 10}).status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(ledger_->Stats().stopped.find("cannot write to its disk"), std::string::npos);
+
+  disk_->Free();
+  ASSERT_TRUE(ledger_->Resume().ok());
+  EXPECT_EQ(ledger_->Stats().last_sequence, 3u) << "both groups landed";
+  EXPECT_EQ(ledger_->GetBalance({1, 10})->points, 70);
+  EXPECT_EQ(ledger_->GetBalance({1, 11})->points, 50);
+  auto retried = ledger_->Apply(second);
+  ASSERT_TRUE(retried.ok()) << retried.status().ToString();
+  EXPECT_EQ((*retried)[1].sequence, 3u) << "the retry answers the original result";
+
+  Open(/*answer_early=*/false);
+  EXPECT_EQ(ledger_->GetBalance({1, 10})->points, 70);
+  EXPECT_EQ(ledger_->GetBalance({1, 11})->points, 50);
+  EXPECT_EQ(ledger_->Stats().last_sequence, 3u);
+}
+
+}  // namespace
+}  // namespace tally
