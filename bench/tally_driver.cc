@@ -1,9 +1,11 @@
+#include <algorithm>
 #include <future>
 #include <map>
 #include <mutex>
 
 #include "driver.h"
 #include "tally/client.h"
+#include "tally/limits.h"
 
 namespace tally::bench {
 namespace {
@@ -45,21 +47,33 @@ class TallyDriver final : public Driver {
 
   void Execute(std::span<const Op> ops, std::vector<Outcome>* outcomes) override {
     outcomes->assign(ops.size(), Outcome{});
-    // Commands go in apply requests of up to batch_ commands, balance reads as
-    // queries; everything is in flight at once, then collected.
+    // Commands go in apply requests of up to batch_ commands, balance reads
+    // in balance requests of up to batch_ members (as a service reading many
+    // balances would); everything is in flight at once, then collected.
     std::vector<std::pair<std::vector<std::size_t>, std::future<Result<std::vector<CommandResult>>>>> applies;
-    std::vector<std::pair<std::size_t, std::future<Result<tally::Balance>>>> reads;
+    std::vector<std::pair<std::vector<std::size_t>, std::future<Result<std::vector<tally::Balance>>>>> reads;
     std::vector<Command> commands;
     std::vector<std::size_t> indexes;
+    std::vector<MemberKey> members;
+    std::vector<std::size_t> member_indexes;
+    const std::size_t members_max = std::min(batch_, kBalanceMembersMax);
     auto flush = [&] {
       if (commands.empty()) return;
       applies.emplace_back(std::move(indexes), client_->ApplyAsync(std::move(commands)));
       commands.clear();
       indexes.clear();
     };
+    auto flush_reads = [&] {
+      if (members.empty()) return;
+      reads.emplace_back(std::move(member_indexes), client_->GetBalancesAsync(std::move(members)));
+      members.clear();
+      member_indexes.clear();
+    };
     for (std::size_t index = 0; index < ops.size(); ++index) {
       if (ops[index].kind == OpKind::kBalance) {
-        reads.emplace_back(index, client_->GetBalanceAsync({chain_, ops[index].member}));
+        members.push_back({chain_, ops[index].member});
+        member_indexes.push_back(index);
+        if (members.size() >= members_max) flush_reads();
         continue;
       }
       // The commands of one operation stay in one request, in order.
@@ -69,6 +83,7 @@ class TallyDriver final : public Driver {
       if (commands.size() >= batch_) flush();
     }
     flush();
+    flush_reads();
     for (auto& [batch_indexes, future] : applies) {
       auto results = future.get();
       for (std::size_t position = 0; position < batch_indexes.size(); ++position) {
@@ -88,9 +103,10 @@ class TallyDriver final : public Driver {
         outcome.duplicate = ops[index].retry;
       }
     }
-    for (auto& [index, future] : reads) {
-      auto balance = future.get();
-      if (!balance.ok()) (*outcomes)[index].error = balance.status().ToString();
+    for (auto& [read_indexes, future] : reads) {
+      auto balances = future.get();
+      if (balances.ok()) continue;
+      for (std::size_t index : read_indexes) (*outcomes)[index].error = balances.status().ToString();
     }
   }
 

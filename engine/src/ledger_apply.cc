@@ -175,11 +175,6 @@ internal::MemberState* Ledger::Impl::MemberOf(MemberKey key, internal::MemberSta
   return members.FindOrInsert(key);
 }
 
-const internal::Account* Ledger::Impl::FindAccount(MemberKey key) const {
-  const internal::MemberState* member = members.Find(key);
-  return member == nullptr ? nullptr : &member->account;
-}
-
 const ChainState& Ledger::Impl::ChainOf(std::uint32_t chain) const {
   static const ChainState kNoProgram;
   const auto found = chains.find(chain);

@@ -167,7 +167,6 @@ struct Ledger::Impl {
   Status Decide(internal::Event* event, std::vector<internal::Event>* derived, internal::MemberState* member_hint);
   // One member's part of an expire sweep at the event's time.
   void ExpireMember(internal::MemberState* member, internal::Event* event);
-  const internal::Account* FindAccount(MemberKey key) const;
   const ChainState& ChainOf(std::uint32_t chain) const;
   Result<std::optional<internal::Event>> FindLogged(std::uint32_t chain, const CommandId& id) const;
   Result<std::optional<internal::Event>> FindLogged(std::uint32_t chain, const CommandId& id,
