@@ -62,7 +62,7 @@ class Account {
   Account() = default;
   Account(Account&&) = default;
   Account& operator=(Account&&) = default;
-  Account(const Account& other) : lots_(other.lots_), last_purchase_us_(other.last_purchase_us_) {
+  Account(const Account& other) : lots_(other.lots_) {
     if (other.extras_) extras_ = std::make_unique<Extras>(*other.extras_);
   }
 
@@ -121,18 +121,20 @@ class Account {
   const std::vector<Hold>& holds() const { return extras_ ? extras_->holds : kNoExtras.holds; }
   std::vector<Purchase>& purchases() { return MutableExtras().purchases; }
   const std::vector<Purchase>& purchases() const { return extras_ ? extras_->purchases : kNoExtras.purchases; }
-  std::uint64_t last_purchase_us() const { return last_purchase_us_; }
-  void set_last_purchase_us(std::uint64_t at) { last_purchase_us_ = at; }
+  std::uint64_t last_purchase_us() const { return extras_ ? extras_->last_purchase_us : 0; }
+  void set_last_purchase_us(std::uint64_t at) { MutableExtras().last_purchase_us = at; }
 
  private:
   void Insert(const Lot& lot);  // merges into the same lot or inserts in spending order
 
   // What only some members have, behind one pointer so that a member who
-  // only earns and redeems costs 40 bytes here plus their lots.
+  // only earns and redeems costs 32 bytes here plus their lots (and the
+  // member's whole state is one cache line, member_table.h).
   struct Extras {
     std::vector<Hold> holds;
     std::vector<Purchase> purchases;  // by time; only those tiers can still see
     std::int64_t debt = 0;
+    std::uint64_t last_purchase_us = 0;
   };
   static const Extras kNoExtras;
   Extras& MutableExtras() {
@@ -143,7 +145,6 @@ class Account {
 
   std::vector<Lot> lots_;  // in spending order, none empty
   std::unique_ptr<Extras> extras_;
-  std::uint64_t last_purchase_us_ = 0;
 };
 
 }  // namespace tally::internal

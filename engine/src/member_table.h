@@ -10,7 +10,7 @@
 // grows, and a scan in member order resumes exactly where it stopped. Each
 // chain also lists its members' numbers, so that a chain's scans and sweeps
 // look at that chain's members only.
-// 72 bytes a member (plus the account's lots), 4 in its chain's list and 16
+// 64 bytes a member (plus the account's lots), 4 in its chain's list and 16
 // per index slot (load <= 3/4, two tables while growing): 97 to 119 bytes a
 // member.
 //
@@ -28,14 +28,16 @@
 
 namespace tally::internal {
 
-struct MemberState {
+// One cache line: a command's lookup of its member reads one line after the
+// index slot.
+struct alignas(64) MemberState {
   std::uint32_t chain = 0;  // never 0 for a member (chain 0 is invalid)
   std::uint64_t member = 0;
   std::int64_t balance = 0;
   std::uint64_t last_sequence = 0;
   Account account;
 };
-static_assert(sizeof(MemberState) == 72);
+static_assert(sizeof(MemberState) == 64);
 
 class MemberTable {
  public:
