@@ -106,12 +106,20 @@ Result<std::vector<Balance>> Ledger::GetBalances(std::span<const MemberKey> memb
     std::vector<Balance> balances;
     balances.reserve(members.size());
     const std::uint64_t now_us = impl_->QueryTime();
-    // As in a group commit: the index slot eight members ahead, the state four.
+    // As in a group commit: the index slot eight members ahead, the state
+    // four, the account's lots two (found then, and kept for the read).
     const internal::MemberTable& table = impl_->members;
-    for (std::size_t index = 0; index < members.size(); ++index) {
-      if (index + 8 < members.size()) table.Prefetch(members[index + 8]);
-      if (index + 4 < members.size()) table.PrefetchState(members[index + 4]);
-      balances.push_back(BalanceAt(table.Find(members[index]), now_us));
+    const std::size_t count = members.size();
+    std::vector<const internal::MemberState*> found(count, nullptr);
+    for (std::size_t index = 0; index < count; ++index) {
+      if (index + 8 < count) table.Prefetch(members[index + 8]);
+      if (index + 4 < count) table.PrefetchState(members[index + 4]);
+      if (index + 2 < count) {
+        found[index + 2] = table.Find(members[index + 2]);
+        if (found[index + 2] != nullptr) found[index + 2]->account.Prefetch();
+      }
+      const internal::MemberState* state = index < 2 ? table.Find(members[index]) : found[index];
+      balances.push_back(BalanceAt(state, now_us));
     }
     return balances;
   });
