@@ -77,6 +77,14 @@ class PipelineTest : public ::testing::Test {
     ledger_->ApplyBatches({&one, 1}, [into](Results results) { into->Set(std::move(results)); });
   }
 
+  // Holds every sync from now on, applies `batch`, and returns once its
+  // group's write waits in its fsync.
+  void ApplyAndHoldItsWrite(const std::vector<Command>& batch, Delivered<Results>* into) {
+    disk_->HoldSyncs();
+    ApplyAsync(batch, into);
+    disk_->WaitForHeldSync();
+  }
+
   testing::TemporaryDirectory directory_;
   std::shared_ptr<testing::FillableFileSystem> disk_;
   std::shared_ptr<rocksdb::Env> env_;
@@ -85,11 +93,9 @@ class PipelineTest : public ::testing::Test {
 
 TEST_F(PipelineTest, TheNextGroupIsAppliedWhileTheOneBeforeIsWritten) {
   Open(/*answer_early=*/true);
-  disk_->HoldSyncs();
   const std::vector<Command> first = {Earn(1, 1, 10, 100)};
   Delivered<Results> first_results;
-  ApplyAsync(first, &first_results);
-  disk_->WaitForHeldSync();  // the first group's write waits in its fsync
+  ApplyAndHoldItsWrite(first, &first_results);
 
   // A return of that earn and a retry of it, applied while it is written.
   const std::vector<Command> second = {Reverse(2, 1, 10, 25, 1), Earn(1, 1, 10, 100)};
@@ -131,11 +137,9 @@ TEST_F(PipelineTest, TheNextGroupIsAppliedWhileTheOneBeforeIsWritten) {
 
 TEST_F(PipelineTest, AQueryAndABackupGiveWhatWasAppliedOnceItIsWritten) {
   Open(/*answer_early=*/false);
-  disk_->HoldSyncs();
   const std::vector<Command> batch = {Earn(1, 1, 10, 100)};
   Delivered<Results> results;
-  ApplyAsync(batch, &results);
-  disk_->WaitForHeldSync();
+  ApplyAndHoldItsWrite(batch, &results);
   Result<Balance> balance = Status::Unavailable("not read");
   std::thread reader([&] { balance = ledger_->GetBalance({1, 10}); });
   Result<ChainHead> head = Status::Unavailable("not taken");
@@ -158,11 +162,9 @@ TEST_F(PipelineTest, AQueryAndABackupGiveWhatWasAppliedOnceItIsWritten) {
 
 TEST_F(PipelineTest, AFailedWriteFailsTheGroupsAppliedAfterItAndTheyLandInOrder) {
   Open(/*answer_early=*/true);
-  disk_->HoldSyncs();
   const std::vector<Command> first = {Earn(1, 1, 10, 100)};
   Delivered<Results> first_results;
-  ApplyAsync(first, &first_results);
-  disk_->WaitForHeldSync();
+  ApplyAndHoldItsWrite(first, &first_results);
   const std::vector<Command> second = {Earn(2, 1, 11, 50), Reverse(3, 1, 10, 30, 1)};
   Delivered<Results> second_results;
   ApplyAsync(second, &second_results);
