@@ -130,27 +130,46 @@ Status DecodeEmpty(std::string_view body, std::string_view what) {
   return body.empty() ? Status::Ok() : Malformed(std::string(what) + ": the body must be empty");
 }
 
+// The fixed part is laid out on the stack and appended at once: a client
+// encodes every command of its batches, in the caller's purchase path.
 void PutCommand(std::string* out, const Command& command) {
   TALLY_ASSERT(command.campaigns.size() <= kCommandCampaignsMax && command.program.size() <= kProgramBytesMax);
-  PutFixed64(out, command.id.high);
-  PutFixed64(out, command.id.low);
-  out->push_back(static_cast<char>(command.kind));
-  out->push_back(static_cast<char>(command.campaigns.size()));
-  PutFixed16(out, static_cast<std::uint16_t>(command.program.size()));
-  PutFixed32(out, command.chain);
-  PutFixed64(out, command.member);
-  PutFixed64(out, static_cast<std::uint64_t>(command.points));
-  PutFixed64(out, command.order_reference);
-  PutFixed64(out, command.store_reference);
-  PutFixed64(out, command.campaign_reference);
-  PutFixed32(out, command.reason_code);
-  PutFixed32(out, command.duration_seconds);
-  PutFixed64(out, command.target.high);
-  PutFixed64(out, command.target.low);
-  PutFixed64(out, command.amount_minor);
-  PutFixed64(out, command.counterparty);
-  PutFixed32(out, command.limit);
-  PutZeros(out, 4);
+  char core[kCommandCoreBytes];
+  char* at = core;
+  auto put8 = [&](std::uint8_t value) { *at++ = static_cast<char>(value); };
+  auto put16 = [&](std::uint16_t value) {
+    put8(static_cast<std::uint8_t>(value));
+    put8(static_cast<std::uint8_t>(value >> 8));
+  };
+  auto put32 = [&](std::uint32_t value) {
+    internal::StoreFixed32(at, value);
+    at += 4;
+  };
+  auto put64 = [&](std::uint64_t value) {
+    internal::StoreFixed64(at, value);
+    at += 8;
+  };
+  put64(command.id.high);
+  put64(command.id.low);
+  put8(static_cast<std::uint8_t>(command.kind));
+  put8(static_cast<std::uint8_t>(command.campaigns.size()));
+  put16(static_cast<std::uint16_t>(command.program.size()));
+  put32(command.chain);
+  put64(command.member);
+  put64(static_cast<std::uint64_t>(command.points));
+  put64(command.order_reference);
+  put64(command.store_reference);
+  put64(command.campaign_reference);
+  put32(command.reason_code);
+  put32(command.duration_seconds);
+  put64(command.target.high);
+  put64(command.target.low);
+  put64(command.amount_minor);
+  put64(command.counterparty);
+  put32(command.limit);
+  put32(0);  // reserved
+  TALLY_ASSERT(at == core + kCommandCoreBytes);
+  out->append(core, kCommandCoreBytes);
   for (std::uint64_t campaign : command.campaigns) PutFixed64(out, campaign);
   out->append(command.program);
 }
