@@ -90,12 +90,14 @@ class BodyReader {
     if (length > max_bytes) ok_ = false;
     return Bytes(length);
   }
-  std::string Bytes(std::size_t count) {
+  std::string Bytes(std::size_t count) { return std::string(View(count)); }
+  // The next `count` bytes, in place; empty (and failed) when they are not there.
+  std::string_view View(std::size_t count) {
     if (!ok_ || count > reader_.remaining()) {
       ok_ = false;
       return {};
     }
-    std::string bytes(reader_.rest().substr(0, count));
+    const std::string_view bytes = reader_.rest().substr(0, count);
     reader_ = Reader(reader_.rest().substr(count));
     return bytes;
   }
@@ -174,28 +176,48 @@ void PutCommand(std::string* out, const Command& command) {
   out->append(command.program);
 }
 
+// The fixed part is read in one piece, as PutCommand writes it: a server
+// decodes every command it is sent.
 Command ReadCommand(BodyReader& reader) {
   Command command;
-  command.id.high = reader.U64();
-  command.id.low = reader.U64();
-  command.kind = static_cast<CommandKind>(reader.U8());  // unknown kinds are the ledger's to reject
-  const std::uint8_t campaign_count = reader.U8();
-  const std::uint16_t program_bytes = reader.U16();
-  command.chain = reader.U32();
-  command.member = reader.U64();
-  command.points = reader.I64();
-  command.order_reference = reader.U64();
-  command.store_reference = reader.U64();
-  command.campaign_reference = reader.U64();
-  command.reason_code = reader.U32();
-  command.duration_seconds = reader.U32();
-  command.target.high = reader.U64();
-  command.target.low = reader.U64();
-  command.amount_minor = reader.U64();
-  command.counterparty = reader.U64();
-  command.limit = reader.U32();
-  reader.Reserved(4);
-  if (campaign_count > kCommandCampaignsMax || program_bytes > kProgramBytesMax) {
+  const std::string_view core = reader.View(kCommandCoreBytes);
+  if (core.size() != kCommandCoreBytes) return command;  // the reader has failed
+  const char* at = core.data();
+  auto u8 = [&] { return static_cast<std::uint8_t>(*at++); };
+  auto u16 = [&] {
+    const std::uint16_t low = u8();
+    return static_cast<std::uint16_t>(low | (std::uint16_t{u8()} << 8));
+  };
+  auto u32 = [&] {
+    const std::uint32_t value = internal::LoadFixed32(at);
+    at += 4;
+    return value;
+  };
+  auto u64 = [&] {
+    const std::uint64_t value = internal::LoadFixed64(at);
+    at += 8;
+    return value;
+  };
+  command.id.high = u64();
+  command.id.low = u64();
+  command.kind = static_cast<CommandKind>(u8());  // unknown kinds are the ledger's to reject
+  const std::uint8_t campaign_count = u8();
+  const std::uint16_t program_bytes = u16();
+  command.chain = u32();
+  command.member = u64();
+  command.points = static_cast<std::int64_t>(u64());
+  command.order_reference = u64();
+  command.store_reference = u64();
+  command.campaign_reference = u64();
+  command.reason_code = u32();
+  command.duration_seconds = u32();
+  command.target.high = u64();
+  command.target.low = u64();
+  command.amount_minor = u64();
+  command.counterparty = u64();
+  command.limit = u32();
+  const std::uint32_t reserved = u32();
+  if (reserved != 0 || campaign_count > kCommandCampaignsMax || program_bytes > kProgramBytesMax) {
     reader.Fail();
     return command;
   }
