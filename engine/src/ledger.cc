@@ -255,7 +255,7 @@ void Ledger::WhenDurable(std::function<void(const Status&)> done) const {
     std::shared_lock state_lock(impl_->state_mutex);
     applied = impl_->last_sequence;
   }
-  impl_->log->WhenDurable(applied, [done = std::move(done)](const Status& status) { done(status); });
+  impl_->log->WhenDurable(applied, std::move(done));
 }
 
 Status Ledger::Resume() {
