@@ -380,7 +380,7 @@ Status Ledger::Impl::ApplyGroup(std::span<GroupWriter* const> group) {
       TALLY_ASSERT(added);
     }
     seal();
-    internal::BlockWrite write;
+    internal::BlockWrite write = log->TakeEmptyWrite();
     for (const internal::EncodedBlock& block : blocks) {
       const Status added = store->AddToWrite(block, &write);
       if (!added.ok()) {

@@ -5,6 +5,9 @@
 namespace tally::internal {
 namespace {
 
+// Kept for reuse: two groups in flight, one being applied, one spare.
+constexpr std::size_t kWritesKept = 4;
+
 // What the ledger answers while a write fails (docs/engine.md, "When a write
 // fails").
 Status StoppedByWrite(const Status& cause) {
@@ -52,6 +55,14 @@ void LogWriter::Enqueue(BlockWrite write, std::uint64_t last_sequence, const Cha
     into.push_back(Group{std::move(write), last_sequence, head});
   }
   wake_.notify_one();
+}
+
+BlockWrite LogWriter::TakeEmptyWrite() {
+  std::lock_guard lock(mutex_);
+  if (written_.empty()) return BlockWrite();
+  BlockWrite write = std::move(written_.back());
+  written_.pop_back();
+  return write;
 }
 
 void LogWriter::WhenDurable(std::uint64_t sequence, Waiter done) {
@@ -133,6 +144,11 @@ void LogWriter::Run() {
       if (written.ok()) {
         WrittenLocked(taken.back().last_sequence, taken.back().head, &ready);
         for (Waiting& waiter : ready) told.emplace_back(std::move(waiter.done), Status::Ok());
+        for (BlockWrite& write : writes) {
+          if (written_.size() == kWritesKept) break;
+          write.Clear();
+          written_.push_back(std::move(write));
+        }
       } else {
         // Keep the groups, in order, to be written by Resume(); everyone
         // still waiting waits for one of them.

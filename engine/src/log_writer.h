@@ -39,6 +39,10 @@ class LogWriter {
   // `head`; groups are enqueued in sequence order. While the writer is
   // stopped by a failed write, the group joins the unwritten ones.
   void Enqueue(BlockWrite write, std::uint64_t last_sequence, const ChainHash& head);
+  // An empty write for the next group: one already written, whose buffer
+  // is kept (a fresh buffer of a megabyte grown by doubling cost a copy
+  // and a page fault per page, each group), or a new one.
+  BlockWrite TakeEmptyWrite();
 
   // Calls `done` with Ok once everything up to `sequence` is durable, or with
   // why it cannot be; at once, on this thread, when that is already known,
@@ -83,6 +87,7 @@ class LogWriter {
   std::vector<Group> queue_;      // applied, not yet taken by the thread
   std::vector<Group> unwritten_;  // the failed write's groups and those after it, in order
   std::vector<Waiting> waiting_;
+  std::vector<BlockWrite> written_;  // empty, for TakeEmptyWrite
   Status failure_;
   bool stopping_ = false;
   std::uint64_t durable_head_sequence_ = 0;  // with durable_head_, under mutex_

@@ -217,6 +217,8 @@ BlockWrite::BlockWrite() : batch_(std::make_unique<rocksdb::WriteBatch>()) {}
 BlockWrite::~BlockWrite() = default;
 BlockWrite::BlockWrite(BlockWrite&&) noexcept = default;
 BlockWrite& BlockWrite::operator=(BlockWrite&&) noexcept = default;
+void BlockWrite::Clear() { batch_->Clear(); }
+std::uint32_t BlockWrite::blocks() const { return batch_->Count(); }
 
 Status Store::AddToWrite(const EncodedBlock& block, BlockWrite* write) const {
   if (!db_) return Closed();

@@ -45,6 +45,11 @@ class BlockWrite {
   BlockWrite(BlockWrite&&) noexcept;
   BlockWrite& operator=(BlockWrite&&) noexcept;
 
+  // Empties it for another group, keeping its buffer.
+  void Clear();
+  // The blocks added since it was made or emptied.
+  std::uint32_t blocks() const;
+
  private:
   friend class Store;
   std::unique_ptr<rocksdb::WriteBatch> batch_;
