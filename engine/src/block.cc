@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "store.h"
+
 namespace tally::internal {
 
 ChainHash HashOfBlock(std::string_view bytes) {
@@ -52,6 +54,7 @@ void BlockBuilder::Reset(std::uint64_t first_sequence, std::uint64_t timestamp_u
   TALLY_ASSERT(buffer_.size() == kBlockHeaderBytes);
   first_sequence_ = first_sequence;
   event_count_ = 0;
+  event_offsets_.clear();
   finished_ = false;
 }
 
@@ -67,6 +70,7 @@ bool BlockBuilder::TryAdd(const Event& event) {
     return false;
   }
   ++event_count_;
+  event_offsets_.push_back(static_cast<std::uint16_t>(before));
   return true;
 }
 
@@ -150,6 +154,30 @@ Result<Event> FindEventInBlock(std::uint64_t key_sequence, std::string_view byte
   status = reader.Next(&event);
   if (!status.ok()) return status;
   TALLY_ASSERT(event.sequence == sequence);
+  return event;
+}
+
+Result<Event> FindEventInBlock(const EncodedBlock& block, std::uint64_t sequence) {
+  static_assert(kBlockBytesMax <= 65536, "event offsets are 16-bit");
+  const std::uint64_t first = block.first_sequence;
+  if (block.event_offsets.empty()) return FindEventInBlock(first, block.bytes, sequence);
+  if (sequence < first || sequence - first >= block.event_offsets.size()) {
+    return Status::NotFound("no log block holds sequence " + std::to_string(sequence));
+  }
+  const std::size_t index = sequence - first;
+  const std::size_t begin = block.event_offsets[index];
+  const std::size_t end = index + 1 < block.event_offsets.size() ? block.event_offsets[index + 1]
+                                                                   : block.bytes.size() - kBlockTrailerBytes;
+  TALLY_ASSERT(begin >= kBlockHeaderBytes && begin < end && end + kBlockTrailerBytes <= block.bytes.size());
+  Reader reader(std::string_view(block.bytes).substr(begin, end - begin));
+  Event event;
+  const Status status = DecodeEvent(reader, &event);
+  if (!status.ok() || reader.remaining() != 0) {
+    return Status::Corruption("event " + std::to_string(sequence) + " in memory: " +
+                              (status.ok() ? std::string("bytes after it") : status.message()));
+  }
+  event.sequence = sequence;
+  event.timestamp_us = LoadFixed64(block.bytes.data() + 16);
   return event;
 }
 

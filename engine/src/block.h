@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tally/internal/encoding.h"
 #include "event.h"
@@ -60,9 +61,12 @@ class BlockBuilder {
 
   std::uint32_t event_count() const { return event_count_; }
   std::uint64_t first_sequence() const { return first_sequence_; }
+  // Where each event added so far starts in the block's bytes.
+  const std::vector<std::uint16_t>& event_offsets() const { return event_offsets_; }
 
  private:
   std::string buffer_;
+  std::vector<std::uint16_t> event_offsets_;
   std::uint64_t first_sequence_ = 0;
   std::uint32_t event_count_ = 0;
   bool finished_ = false;
@@ -100,6 +104,15 @@ class BlockReader {
 // The event with `sequence` from the block stored under `key_sequence`,
 // verified. NotFound when the block does not hold it.
 Result<Event> FindEventInBlock(std::uint64_t key_sequence, std::string_view bytes, std::uint64_t sequence);
+
+struct EncodedBlock;  // store.h
+
+// The same from a block this process built (its event offsets known, its
+// checksum computed here from these very bytes): the event is decoded at
+// its offset, without checksumming the block again or stepping over the
+// events before it. Falls back to FindEventInBlock when the offsets are
+// not known.
+Result<Event> FindEventInBlock(const EncodedBlock& block, std::uint64_t sequence);
 
 // Checks that blocks follow each other without gap or overlap, starting at
 // sequence 1, that ledger time never goes backwards, and that each block

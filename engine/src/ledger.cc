@@ -121,7 +121,7 @@ Status Ledger::Impl::Recover() {
     // Events may name earlier events of their own block: the block is
     // readable (in the tail) before its events are applied.
     std::vector<internal::EncodedBlock> block;
-    block.push_back({key_sequence, std::string(bytes)});
+    block.push_back({key_sequence, std::string(bytes), {}});
     tail.Append(std::move(block), ~std::uint64_t{0});  // all on disk
     last_sequence = order.last_sequence();
     ++recovered.blocks;
@@ -369,7 +369,7 @@ Status Ledger::Impl::ApplyGroup(std::span<GroupWriter* const> group) {
     auto seal = [&] {
       const std::string_view bytes = builder.Finish();
       head = internal::HashOfBlock(bytes);
-      blocks.push_back({builder.first_sequence(), std::string(bytes)});
+      blocks.push_back({builder.first_sequence(), std::string(bytes), builder.event_offsets()});
     };
     builder.Reset(pending.front().sequence, timestamp_us, head);
     for (const internal::Event& event : pending) {

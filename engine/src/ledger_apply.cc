@@ -142,7 +142,7 @@ Result<internal::Event> Ledger::Impl::ReadEvent(std::uint64_t sequence) const {
     return pending[index];
   }
   if (const internal::EncodedBlock* block = tail.Find(sequence)) {
-    Result<internal::Event> event = internal::FindEventInBlock(block->first_sequence, block->bytes, sequence);
+    Result<internal::Event> event = internal::FindEventInBlock(*block, sequence);
     if (event.ok() || event.status().code() != Status::Code::kNotFound) return event;
   }
   return store->ReadEvent(sequence);

@@ -34,6 +34,9 @@ inline constexpr std::uint32_t kFormatVersion = 3;  // 2: program-aware events; 
 struct EncodedBlock {
   std::uint64_t first_sequence = 0;
   std::string bytes;
+  // Where each event starts in `bytes`, for a block this process built
+  // (kept in memory only; empty when not known).
+  std::vector<std::uint16_t> event_offsets;
 };
 
 // The RocksDB write of one group commit's blocks, made by the thread that

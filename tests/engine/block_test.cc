@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <xxhash.h>
 
+#include "store.h"
 #include "tally/program.h"
 #include "test_util.h"
 
@@ -116,14 +117,26 @@ TEST(Block, EveryEventShapeIsFoundBehindEveryOther) {
   expiry.moved = 77;
   events.push_back(expiry);
   events.push_back(MakeEvent(8, CommandKind::kEarn));
-  const std::string block = BuildBlock(1, events);
+  BlockBuilder builder;
+  builder.Reset(1, 123456789, ChainHash{});
+  for (const Event& event : events) ASSERT_TRUE(builder.TryAdd(event));
+  // The same block read from its bytes alone (verified, stepping over the
+  // events before) and as built here (decoded at its offset).
+  const EncodedBlock built{1, std::string(builder.Finish()), builder.event_offsets()};
+  ASSERT_EQ(built.event_offsets.size(), events.size());
   for (const Event& expected : events) {
-    Result<Event> found = FindEventInBlock(1, block, expected.sequence);
-    ASSERT_TRUE(found.ok()) << found.status().ToString();
-    Event got = *found;
-    got.timestamp_us = expected.timestamp_us;
-    EXPECT_EQ(got, expected) << "sequence " << expected.sequence;
+    for (const bool offsets_known : {false, true}) {
+      Result<Event> found = offsets_known ? FindEventInBlock(built, expected.sequence)
+                                          : FindEventInBlock(1, built.bytes, expected.sequence);
+      ASSERT_TRUE(found.ok()) << found.status().ToString();
+      EXPECT_EQ(found->timestamp_us, 123456789u);
+      Event got = *found;
+      got.timestamp_us = expected.timestamp_us;
+      EXPECT_EQ(got, expected) << "sequence " << expected.sequence << (offsets_known ? ", by offset" : "");
+    }
   }
+  EXPECT_EQ(FindEventInBlock(built, 9).status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(FindEventInBlock(built, 0).status().code(), Status::Code::kNotFound);
 }
 
 TEST(Block, CoreEventIsFiftySixBytes) {

@@ -5,7 +5,7 @@
 namespace tally::internal {
 namespace {
 
-EncodedBlock Block(std::uint64_t first, std::size_t bytes) { return EncodedBlock{first, std::string(bytes, 'x')}; }
+EncodedBlock Block(std::uint64_t first, std::size_t bytes) { return EncodedBlock{first, std::string(bytes, 'x'), {}}; }
 
 TEST(LogTail, FindsTheBlockHoldingASequence) {
   LogTail tail(1 << 20);

@@ -25,7 +25,7 @@ TEST(LogWriter, AWriteTakenForTheNextGroupIsEmptyAndGroupsLandInOrder) {
       BlockWrite write = log.TakeEmptyWrite();
       EXPECT_EQ(write.blocks(), 0u) << "group " << group;
       const std::string bytes(1000 * group, static_cast<char>('a' + group));
-      ASSERT_TRUE((*store)->AddToWrite(EncodedBlock{group, bytes}, &write).ok());
+      ASSERT_TRUE((*store)->AddToWrite(EncodedBlock{group, bytes, {}}, &write).ok());
       EXPECT_EQ(write.blocks(), 1u);
       log.Enqueue(std::move(write), group, ChainHash{});
       ASSERT_TRUE(log.WaitDurable(group).ok());
