@@ -13,7 +13,9 @@
 // connections; 0: closed loop), --members 1000000, --zipf 0 (exponent; 0:
 // uniform), --mix earn=70,redeem=15,balance=10,reverse=5[,hold=N] (hold: a
 // hold then its capture, two commands), --retry-share 0.02,
-// --seed 1, --json, --tls-ca FILE (tally: speak TLS, trusting FILE).
+// --seed 1, --json, --tls-ca FILE (tally: speak TLS, trusting FILE),
+// --chain N (tally: the chain to use; by default a new one from the clock,
+// since the check expects every member of the run to start at zero).
 //
 // A live progress line goes to stderr; the summary to stdout, and with
 // --json the last line is one JSON object. Exit status 0 only when the run
@@ -50,6 +52,7 @@ struct Settings {
   Mix mix;
   double retry_share = 0.02;
   std::uint64_t seed = 1;
+  std::uint64_t chain = 0;  // 0: a new one
   bool json = false;
 };
 
@@ -104,18 +107,22 @@ Settings Parse(int argc, char** argv) {
     else if (flag == "--retry-share") settings.retry_share = std::atof(value.c_str());
     else if (flag == "--seed") settings.seed = std::strtoull(value.c_str(), nullptr, 10);
     else if (flag == "--clients") settings.target.clients = std::atoi(value.c_str());
+    else if (flag == "--chain") settings.chain = std::strtoull(value.c_str(), nullptr, 10);
     else Usage("unknown option " + flag);
   }
   if (settings.duration_seconds <= 0 || settings.connections <= 0 || settings.window <= 0 ||
-      settings.target.batch == 0 || settings.members == 0 || settings.retry_share < 0 || settings.retry_share >= 1) {
+      settings.target.batch == 0 || settings.members == 0 || settings.retry_share < 0 || settings.retry_share >= 1 ||
+      settings.chain > 0xffffffff) {
     Usage("an option is out of range");
   }
   if (settings.target.system != "tally" && settings.target.system != "postgres" && settings.target.system != "redis") {
     Usage("--system is tally, postgres or redis");
   }
   // A chain of its own for every tally run, so every balance starts at zero.
-  settings.target.chain = static_cast<std::uint32_t>(
-      (std::chrono::system_clock::now().time_since_epoch().count() / 1000) % 0x7fffffff + 1);
+  settings.target.chain = settings.chain != 0
+                              ? static_cast<std::uint32_t>(settings.chain)
+                              : static_cast<std::uint32_t>(
+                                    (std::chrono::system_clock::now().time_since_epoch().count() / 1000) % 0x7fffffff + 1);
   return settings;
 }
 

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# tally-bench against a tallyd child: a short run of every operation passes
+# its exactness check and ends with the JSON line the charts read; a run
+# whose members did not start at zero fails the check, says which member
+# differs, and exits 1; an unreachable server and bad options are refused.
+#   tally_bench_test.sh PATH_TO_TALLY_BENCH PATH_TO_TALLYD PATH_TO_TALLY
+set -uo pipefail
+bench="$1"
+tallyd="$2"
+tally="$3"
+scratch="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+failures=0
+fail() {
+  echo "FAIL: $1"
+  [ $# -gt 1 ] && echo "$2"
+  failures=$((failures + 1))
+}
+
+# tallyd at a free port: its first line says which.
+fifo="$scratch/out"
+mkfifo "$fifo"
+"$tallyd" --data "$scratch/ledger" --listen 127.0.0.1:0 > "$fifo" &
+server_pid=$!
+exec {server_out}< "$fifo"
+read -r first_line <&"$server_out"
+port="$(echo "$first_line" | sed -E 's/.*127\.0\.0\.1:([0-9]+)[ ,].*/\1/')"
+server="127.0.0.1:$port"
+
+# Every operation, retries included, batched and windowed.
+output="$("$bench" --system tally --server "$server" --duration 1 --connections 2 --window 2 --batch 16 \
+  --members 200 --mix earn=40,redeem=20,balance=10,reverse=10,hold=20 --retry-share 0.1 --json 2>/dev/null)"
+code=$?
+last="$(echo "$output" | tail -n 1)"
+[ "$code" -eq 0 ] || fail "a clean run exited $code" "$output"
+[[ "$output" == *"exactness: PASSED"* ]] || fail "a clean run did not pass its check" "$output"
+for key in '"exact":true' '"latency_us":{"p50":' '"p90":' '"p99":' '"p999":' '"max":' '"errors":{' '"check":"ok"'; do
+  [[ "$last" == "{"*"$key"*"}" ]] || fail "the JSON line lacks $key" "$last"
+done
+events="$(echo "$last" | sed -E 's/.*"events":([0-9]+).*/\1/')"
+[ "$events" -gt 0 ] 2>/dev/null || fail "a clean run applied no events" "$last"
+
+# Members that did not start at zero: chain 4242's three members get a
+# point each first, which the generator does not know of.
+for member in 1 2 3; do
+  "$tally" --server "$server" earn --chain 4242 --member "$member" --points 1 > /dev/null ||
+    fail "could not earn a point for member $member"
+done
+output="$("$bench" --system tally --server "$server" --duration 1 --connections 1 --members 3 --chain 4242 \
+  --mix earn=100 --json 2>/dev/null)"
+code=$?
+last="$(echo "$output" | tail -n 1)"
+[ "$code" -eq 1 ] || fail "a run off by a point exited $code, wanted 1" "$output"
+[[ "$output" == *"exactness: FAILED (3 members read back, 3 differ)"* ]] || fail "the failed check is not reported" "$output"
+[[ "$last" == *'"exact":false'*'has '*', expected '* ]] || fail "the JSON line does not say the check failed" "$last"
+
+# Nothing listening.
+output="$("$bench" --system tally --server 127.0.0.1:1 --duration 1 --connections 1 --json 2>/dev/null)"
+code=$?
+[ "$code" -eq 1 ] || fail "a run against no server exited $code, wanted 1" "$output"
+[[ "$output" == *'"exact":false,"check":"operations failed: connect'* ]] || fail "no server is not reported" "$output"
+
+# Bad options.
+for options in "--duration 0" "--system mysql" "--mix redeem=10" "--chain 4294967296" "--bogus 1" "--members"; do
+  # shellcheck disable=SC2086
+  output="$("$bench" --server "$server" $options 2>&1)"
+  code=$?
+  [ "$code" -eq 2 ] || fail "tally-bench $options exited $code, wanted 2" "$output"
+  [[ "$output" == "tally-bench: "* ]] || fail "tally-bench $options gave no reason" "$output"
+done
+
+kill -TERM "$server_pid"
+wait "$server_pid"
+server_pid=""
+if [ "$failures" -ne 0 ]; then
+  echo "$failures failure(s)"
+  exit 1
+fi
+echo "tally-bench: all checks passed"
