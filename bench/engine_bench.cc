@@ -27,6 +27,7 @@
 #include "tally/limits.h"
 #include "tally/program.h"
 #include "tally/replay.h"
+#include "workload.h"
 
 namespace {
 
@@ -56,15 +57,15 @@ const std::vector<std::uint64_t>& MemberDraws(Distribution distribution) {
     for (auto& member : pool) member = uniform(random);
     return pool;
   }
-  // Zipf by inverse CDF; rank r is scattered over the member space so hot
-  // members are not neighbours.
+  // Zipf by inverse CDF; ranks are scattered over the member space so hot
+  // members are not neighbours (workload.h).
   std::vector<double> cdf(kMembers);
   double sum = 0;
   for (std::uint64_t rank = 0; rank < kMembers; ++rank) cdf[rank] = (sum += 1.0 / std::pow(rank + 1.0, 0.99));
   std::uniform_real_distribution<double> uniform(0, sum);
   for (auto& member : pool) {
     const auto rank = static_cast<std::uint64_t>(std::lower_bound(cdf.begin(), cdf.end(), uniform(random)) - cdf.begin());
-    member = (rank * 0x9e3779b97f4a7c15ULL) % kMembers + 1;
+    member = tally::bench::MemberDraw::MemberOfRank(rank, kMembers);
   }
   return pool;
 }

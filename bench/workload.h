@@ -55,12 +55,23 @@ class MemberDraw {
     if (cdf_.empty()) return std::uniform_int_distribution<std::uint64_t>(1, members_)(random_);
     const double draw = std::uniform_real_distribution<double>(0, 1)(random_);
     const auto rank = static_cast<std::uint64_t>(std::lower_bound(cdf_.begin(), cdf_.end(), draw) - cdf_.begin());
-    return (rank * 0x9e3779b97f4a7c15ULL) % members_ + 1;  // hot members are not neighbours
+    return MemberOfRank(rank, members_);
+  }
+
+  // The member (1..members) of popularity rank `rank` (0: the hottest).
+  // Ranks spread over the members so that hot members are not neighbours:
+  // multiplying by a prime larger than any member count, modulo the count,
+  // maps ranks to members one to one (a 64-bit product that wrapped around
+  // did not: it reached 875,540 of 1,000,000 members, merging ranks).
+  static std::uint64_t MemberOfRank(std::uint64_t rank, std::uint64_t members) {
+    return static_cast<std::uint64_t>(static_cast<unsigned __int128>(rank) * kSpread % members) + 1;
   }
 
   std::mt19937_64& random() { return random_; }
 
  private:
+  static constexpr std::uint64_t kSpread = 4'294'967'311;  // prime, above kMembersMax (2^32)
+
   std::uint64_t members_;
   std::mt19937_64 random_;
   std::vector<double> cdf_;
