@@ -8,13 +8,7 @@ set -uo pipefail
 bench="$1"
 tallyd="$2"
 tally="$3"
-scratch="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null
-  rm -rf "$scratch"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/../lib/tallyd_child.sh"
 failures=0
 fail() {
   echo "FAIL: $1"
@@ -22,14 +16,7 @@ fail() {
   failures=$((failures + 1))
 }
 
-# tallyd at a free port: its first line says which.
-fifo="$scratch/out"
-mkfifo "$fifo"
-"$tallyd" --data "$scratch/ledger" --listen 127.0.0.1:0 > "$fifo" &
-server_pid=$!
-exec {server_out}< "$fifo"
-read -r first_line <&"$server_out"
-port="$(echo "$first_line" | sed -E 's/.*127\.0\.0\.1:([0-9]+)[ ,].*/\1/')"
+start_tallyd "$scratch/ledger"
 server="127.0.0.1:$port"
 
 # Every operation, retries included, batched and windowed.

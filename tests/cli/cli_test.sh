@@ -5,14 +5,8 @@
 set -uo pipefail
 tally="$1"
 tallyd="$2"
-scratch="$(mktemp -d)"
+source "$(dirname "$0")/../lib/tallyd_child.sh"
 data="$scratch/ledger"
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null
-  rm -rf "$scratch"
-}
-trap cleanup EXIT
 failures=0
 target=(--data "$data")
 
@@ -113,20 +107,6 @@ expect 2 "backup needs --to DIR" -- backup
 target=(--data "$scratch/copy")
 expect 0 "audit ok: 11 events" -- audit --head "$kept"
 target=(--data "$data")
-
-# Starts tallyd on DIR (with any further tallyd options) at a free port;
-# sets server_pid, port, and server_out (a descriptor on its output, whose
-# first line is "tallyd listening on HOST:PORT[ (TLS)], ...").
-start_tallyd() {
-  local fifo first_line
-  fifo="$scratch/out-$(basename "$1")"
-  mkfifo "$fifo"
-  "$tallyd" --data "$1" --listen 127.0.0.1:0 "${@:2}" > "$fifo" &
-  server_pid=$!
-  exec {server_out}< "$fifo"
-  read -r first_line <&"$server_out"
-  port="$(echo "$first_line" | sed -E 's/.*127\.0\.0\.1:([0-9]+)[ ,].*/\1/')"
-}
 
 # The same through tallyd.
 served="$scratch/served"

@@ -21,6 +21,7 @@ cleanup() {
   rm -rf "$scratch"
 }
 trap cleanup EXIT
+source "$(dirname "$0")/../lib/tallyd_child.sh"
 mkdir -p "$disk"
 if ! mount -t tmpfs -o size=48m tmpfs "$disk" 2>/dev/null; then
   echo "skipped: cannot mount a tmpfs here (needs root)"
@@ -33,13 +34,7 @@ fail() {
   failures=$((failures + 1))
 }
 
-fifo="$scratch/out"
-mkfifo "$fifo"
-"$tallyd" --data "$disk/ledger" --listen 127.0.0.1:0 > "$fifo" &
-server_pid=$!
-exec {server_out}< "$fifo"
-read -r first_line <&"$server_out"
-port="$(echo "$first_line" | sed -E 's/.*127\.0\.0\.1:([0-9]+)[ ,].*/\1/')"
+start_tallyd "$disk/ledger"
 at=(--server "127.0.0.1:$port")
 
 acked=0123456789abcdef0123456789abcdef
