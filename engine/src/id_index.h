@@ -11,9 +11,9 @@
 // old slots already moved. A doubling used to stop the writer for ~2 s at
 // 25 M ids (docs/performance.md).
 //
-// The new table is allocated earlier, at half load, and the inserts from
-// then on write one byte into its next page every 16 inserts, so that by
-// growth each page is already in memory. Left to random first touches, a
+// The new table is allocated a little earlier, at 11/16 load, and the
+// inserts from then on write one byte into its next page every 4 inserts,
+// so that by growth each page is already in memory. Left to random first touches, a
 // page was first read (the kernel maps its shared zero page) and then
 // written (a second fault, which copies and flushes the other cores' TLBs
 // by interrupt): ~7 % of a server's engine time.
@@ -111,7 +111,7 @@ class IdIndex {
   std::size_t old_mask_ = 0;
   std::size_t moved_ = 0;    // old slots [0, moved_) are in slots_
   std::size_t released_ = 0; // old slots [0, released_) have their pages returned
-  Slots next_;               // the table growth will use, from half load on
+  Slots next_;               // the table growth will use, from 11/16 load on
   std::size_t touched_ = 0;  // bytes of next_ brought into memory
   std::uint64_t size_ = 0;
 };
