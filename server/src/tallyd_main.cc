@@ -12,7 +12,16 @@
 
 #include "server.h"
 
+// Defined when tcmalloc is linked in (CMakeLists.txt, TALLY_TCMALLOC).
+extern "C" const char* tc_version(int* major, int* minor, const char** patch) __attribute__((weak));
+
 namespace {
+
+// The allocator in use, for the start line: "tcmalloc (gperftools 2.10)" or "system".
+std::string MallocName() {
+  if (tc_version == nullptr) return "system";
+  return std::string("tcmalloc (") + tc_version(nullptr, nullptr, nullptr) + ")";
+}
 
 constexpr char kUsage[] =
     "usage: tallyd [--data DIR] [--listen HOST:PORT] [--idle-timeout-ms N] [--tls-cert FILE --tls-key FILE]\n"
@@ -84,11 +93,11 @@ int main(int argc, char** argv) {
     return 3;
   }
   const tally::LedgerStats stats = (*ledger)->Stats();
-  std::printf("tallyd listening on %s:%u%s, data in %s (last sequence %llu, %llu members, opened in %.3f s)\n",
+  std::printf("tallyd listening on %s:%u%s, data in %s (last sequence %llu, %llu members, opened in %.3f s; malloc: %s)\n",
               options.host.c_str(), (*server)->port(), options.tls_certificate_file.empty() ? "" : " (TLS)",
               directory.c_str(),
               static_cast<unsigned long long>(stats.last_sequence), static_cast<unsigned long long>(stats.members),
-              stats.recovery_seconds);
+              stats.recovery_seconds, MallocName().c_str());
   std::fflush(stdout);
   (*server)->Run();
   server->reset();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of the tally CLI, embedded (--data) and against a tallyd
 # child (--server): outputs and exit codes, and tallyd's clean stop on SIGTERM.
-#   cli_test.sh PATH_TO_TALLY PATH_TO_TALLYD
+#   cli_test.sh PATH_TO_TALLY PATH_TO_TALLYD [EXPECTED_MALLOC]
+# EXPECTED_MALLOC (tcmalloc or system) is what the build linked tallyd with.
 set -uo pipefail
 tally="$1"
 tallyd="$2"
@@ -111,6 +112,10 @@ target=(--data "$data")
 # The same through tallyd.
 served="$scratch/served"
 start_tallyd "$served"
+if [ -n "${3:-}" ] && [[ "$server_first_line" != *"malloc: $3"* ]]; then
+  echo "FAIL: tallyd was built with malloc $3, its start line says: $server_first_line"
+  failures=$((failures + 1))
+fi
 target=(--server "127.0.0.1:$port")
 expect 0 "balance 100" -- earn --chain 1 --member 42 --points 100 --id "$id"
 expect 0 '"result":"ok","sequence":1,"balance":100' -- --json earn --chain 1 --member 42 --points 100 --id "$id"

@@ -14,15 +14,15 @@ if [ -z "${scratch:-}" ]; then
 fi
 
 # Starts tallyd on DIR (with any further tallyd options) at a free port;
-# sets server_pid, port, and server_out (a descriptor on its output, whose
-# first line is "tallyd listening on HOST:PORT[ (TLS)], ...").
+# sets server_pid, port, server_out (a descriptor on its output) and
+# server_first_line ("tallyd listening on HOST:PORT[ (TLS)], ...").
 start_tallyd() {
-  local fifo first_line
+  local fifo
   fifo="$scratch/out-$(basename "$1")"
   mkfifo "$fifo"
   "$tallyd" --data "$1" --listen 127.0.0.1:0 "${@:2}" > "$fifo" &
   server_pid=$!
   exec {server_out}< "$fifo"
-  read -r first_line <&"$server_out"
-  port="$(echo "$first_line" | sed -E 's/.*127\.0\.0\.1:([0-9]+)[ ,].*/\1/')"
+  read -r server_first_line <&"$server_out"
+  port="$(echo "$server_first_line" | sed -E 's/.*127\.0\.0\.1:([0-9]+)[ ,].*/\1/')"
 }
