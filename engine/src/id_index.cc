@@ -37,12 +37,15 @@ std::size_t PageSize() {
 IdIndex::IdIndex() : slots_(Allocate(kInitialSlots)), mask_(kInitialSlots - 1) {}
 
 IdIndex::Slots IdIndex::Allocate(std::size_t count) {
-  // calloc: large blocks come as fresh zero pages from the kernel, so a big
-  // table costs nothing until its pages are touched.
-  auto* slots = static_cast<Slot*>(std::calloc(count, sizeof(Slot)));
-  if (slots == nullptr) throw std::bad_alloc();
-  return Slots(slots);
+  // Fresh zero pages from the kernel: a big table costs nothing until its
+  // pages are touched (TouchNextPage), and Release can hand pages back.
+  const std::size_t bytes = count * sizeof(Slot);
+  void* mapped = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapped == MAP_FAILED) throw std::bad_alloc();
+  return Slots(static_cast<Slot*>(mapped), Unmap(bytes));
 }
+
+void IdIndex::Unmap::operator()(Slot* slots) const { ::munmap(slots, bytes); }
 
 std::uint64_t IdIndex::Fingerprint(std::uint32_t chain, const CommandId& id) {
   char bytes[20];
@@ -121,8 +124,8 @@ void IdIndex::Release() {
   const auto end = reinterpret_cast<std::uintptr_t>(old_slots_.get() + moved_);
   const std::uintptr_t first = (begin + page - 1) & ~(page - 1);
   const std::uintptr_t last = end & ~(page - 1);
-  // Whole pages only (the block's first and last may be shared with the
-  // allocator); a failure just keeps the memory until the block is freed.
+  // Whole pages only (a megabyte of slots rarely ends on a page boundary);
+  // a failure just keeps the memory until the table is unmapped.
   if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
   released_ = moved_;
 }
