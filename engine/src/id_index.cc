@@ -1,15 +1,10 @@
 #include "id_index.h"
 
-// Inlined: the fingerprint of 20 bytes is on the hot path of every command.
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <new>
 
-#include "tally/internal/encoding.h"
 #include "tally/limits.h"
 #include "tally/status.h"
 
@@ -46,15 +41,6 @@ IdIndex::Slots IdIndex::Allocate(std::size_t count) {
 }
 
 void IdIndex::Unmap::operator()(Slot* slots) const { ::munmap(slots, bytes); }
-
-std::uint64_t IdIndex::Fingerprint(std::uint32_t chain, const CommandId& id) {
-  char bytes[20];
-  StoreFixed32(bytes, chain);
-  StoreFixed64(bytes + 4, id.high);
-  StoreFixed64(bytes + 12, id.low);
-  const std::uint64_t hash = XXH3_64bits(bytes, sizeof(bytes));
-  return hash == 0 ? 1 : hash;  // 0 marks an empty slot
-}
 
 void IdIndex::Place(Slot* slots, std::size_t mask, Slot entry) {
   std::size_t slot = entry.fingerprint & mask;

@@ -34,11 +34,27 @@
 
 namespace tally::internal {
 
+// The 64-bit finalizer of MurmurHash3: a bijection on 64 bits that spreads
+// neighbouring values (sequential ids and member numbers) over a table.
+inline std::uint64_t MixBits(std::uint64_t value) {
+  value ^= value >> 33;
+  value *= 0xff51afd7ed558ccdULL;
+  value ^= value >> 33;
+  value *= 0xc4ceb9fe1a85ec53ULL;
+  value ^= value >> 33;
+  return value;
+}
+
 class IdIndex {
  public:
   IdIndex();
 
-  static std::uint64_t Fingerprint(std::uint32_t chain, const CommandId& id);
+  // Never 0. Two ids of a chain that differ in one half only never share a
+  // fingerprint (the finalizer is a bijection).
+  static std::uint64_t Fingerprint(std::uint32_t chain, const CommandId& id) {
+    const std::uint64_t hash = MixBits(id.low ^ MixBits(id.high ^ (std::uint64_t{chain} << 32 | chain)));
+    return hash == 0 ? 1 : hash;  // 0 marks an empty slot
+  }
 
   // Calls `visit(sequence)` for every entry with `fingerprint`, in no
   // particular order, until it returns true. Returns whether a visit did.
@@ -58,6 +74,12 @@ class IdIndex {
     int found = ScanOld(start, old_mask_ + 1, fingerprint, visit);
     if (found < 0 && home >= moved_) found = ScanOld(moved_, home, fingerprint, visit);  // wrapped around
     return found > 0;
+  }
+
+  // Whether any entry has `fingerprint`: when not, the id is new, with no
+  // event to read.
+  bool Contains(std::uint64_t fingerprint) const {
+    return ForEachCandidate(fingerprint, [](std::uint64_t) { return true; });
   }
 
   // Starts loading the slots where `fingerprint` lives, for a lookup soon:

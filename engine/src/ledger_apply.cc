@@ -186,12 +186,16 @@ Result<CommandResult> Ledger::Impl::ApplyOne(const Command& command, std::uint64
   const ResultCode invalid = ValidateCommand(command);
   if (invalid != ResultCode::kOk) return CommandResult{invalid, 0, 0, 0, 0};
 
-  Result<std::optional<internal::Event>> original = FindLogged(command.chain, command.id, fingerprint);
-  if (!original.ok()) return original.status();
-  if (original->has_value()) {
-    const internal::Event& event = **original;
-    if (event.command == command) return event.ToResult();
-    return CommandResult{ResultCode::kIdConflict, 0, 0, 0, 0};
+  // Nearly every command is new: only a fingerprint already in the index
+  // has an event to read and compare.
+  if (ids.Contains(fingerprint)) {
+    Result<std::optional<internal::Event>> original = FindLogged(command.chain, command.id, fingerprint);
+    if (!original.ok()) return original.status();
+    if (original->has_value()) {
+      const internal::Event& event = **original;
+      if (event.command == command) return event.ToResult();
+      return CommandResult{ResultCode::kIdConflict, 0, 0, 0, 0};
+    }
   }
 
   // A fresh command: its outcome is logged, ok or not.

@@ -6,25 +6,11 @@
 #include "tally/status.h"
 
 namespace tally::internal {
-namespace {
-
-// The 64-bit finalizer of MurmurHash3: cheap, and good enough to spread
-// sequential member numbers over the index.
-std::uint64_t Mix(std::uint64_t value) {
-  value ^= value >> 33;
-  value *= 0xff51afd7ed558ccdULL;
-  value ^= value >> 33;
-  value *= 0xc4ceb9fe1a85ec53ULL;
-  value ^= value >> 33;
-  return value;
-}
-
-}  // namespace
 
 MemberTable::MemberTable() : states_(1) {}
 
 std::uint64_t MemberTable::Fingerprint(MemberKey key) {
-  const std::uint64_t hash = Mix(key.member ^ Mix(key.chain));
+  const std::uint64_t hash = MixBits(key.member ^ MixBits(key.chain));
   return hash == 0 ? 1 : hash;  // 0 marks an empty index slot
 }
 
