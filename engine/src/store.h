@@ -68,9 +68,9 @@ class Store {
   ~Store();
 
   // After a failed write RocksDB refuses further writes until it has
-  // recovered: Resume() asks it to (RocksDB's DB::Resume), else closes the
-  // database and opens it again; it fails while the cause (a full disk, say)
-  // is still there. While the database is closed every method answers
+  // recovered: Resume() closes the database and opens it again (replaying
+  // the WAL into a new one); it fails while the cause (a full disk, say) is
+  // still there. While the database is closed every method answers
   // Unavailable. REQUIRES: no other call in progress.
   Status Resume();
 
@@ -107,6 +107,7 @@ class Store {
   void CloseDatabase();
   Status Closed() const;
   Status CheckOrWriteFormat(Mode mode);
+  Status FlushDefaultFamily();
 
   std::string directory_;
   Mode mode_ = Mode::kReadWrite;
