@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Turns bench/run-comparison's JSON lines into a table of ratios and a chart.
+"""Turns bench/run-comparison's JSON lines into a table of ratios, the
+issue's targets with whether this run met them, and a chart.
 
-    bench/report.py RESULTS.jsonl OUTPUT_DIR
+    bench/report.py RESULTS.jsonl OUTPUT_DIR [--no-chart]
 """
 import json
 import subprocess
@@ -10,9 +11,14 @@ from collections import defaultdict
 from statistics import median_low as median
 
 
+# tally's events/s over each peer's, at each one's best (docs/performance.md).
+RATIO_TARGETS = {"postgres": 100, "redis": 20, "redis-pipelined": 5}
+
+
 def main():
     runs = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
     out = sys.argv[2]
+    chart = "--no-chart" not in sys.argv[3:]
     by_label = defaultdict(dict)
     for run in runs:
         by_label[run["label"]][run["connections"]] = run
@@ -41,16 +47,36 @@ def main():
     for run in runs:
         if "-at-" in run["label"]:
             rounds[run["label"].split("#")[0]].append(run)
+    median_p99 = {}
     for label, taken in rounds.items():
         p50 = median([r["latency_us"]["p50"] for r in taken])
         p99s = [r["latency_us"]["p99"] for r in taken]
+        median_p99[label.split("-at-")[0]] = median(p99s)
         exact = all(r["exact"] for r in taken)
         lines.append(f"| {label} | {len(taken)} | {p50:,} | {median(p99s):,} | "
                      f"{', '.join(f'{p:,}' for p in p99s)} | {exact} |")
+    lines.append("")
+    lines.append("| target (this run) | measured | met |")
+    lines.append("| --- | ---: | --- |")
+    for suffix, mix in (("", "default mix"), ("-earn-only", "earns only")):
+        for peer, target in RATIO_TARGETS.items():
+            mine, theirs = "tally" + suffix, peer + suffix
+            if theirs in best and mine in best and best[theirs] > 0:
+                ratio = best[mine] / best[theirs]
+                lines.append(f"| tally ≥ {target}× {peer}, {mix} | {ratio:,.1f}× | {'yes' if ratio >= target else 'no'} |")
+    for peer in ("postgres", "redis"):
+        if "tally" in median_p99 and peer in median_p99:
+            mine, theirs = median_p99["tally"], median_p99[peer]
+            lines.append(f"| tally's p99 ≤ {peer}'s at equal load (median round) | {mine:,} µs against {theirs:,} µs "
+                         f"| {'yes' if mine <= theirs else 'no'} |")
+    lines.append(f"| every run exact | {sum(r['exact'] for r in runs)} of {len(runs)} runs | "
+                 f"{'yes' if all(r['exact'] for r in runs) else 'no'} |")
     table = "\n".join(lines)
     print(table)
     open(f"{out}/comparison.md", "w").write(table + "\n")
 
+    if not chart:
+        return
     data = f"{out}/comparison.dat"
     with open(data, "w") as handle:
         for label in sweep:
