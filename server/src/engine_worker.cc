@@ -113,7 +113,7 @@ void EngineWorker::ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size
   // Returns once the batches are applied in memory: the next run or query
   // sees them, and the results are given when they are durable.
   ledger_.ApplyBatches(batches, [this, completions = std::move(completions)](
-                                    Result<std::vector<std::vector<CommandResult>>> results) {
+                                    Result<std::vector<std::vector<CommandResult>>> results) mutable {
     for (std::size_t index = 0; index < completions.size(); ++index) {
       if (!results.ok()) {
         completions[index](StatusError(results.status()));
@@ -121,6 +121,11 @@ void EngineWorker::ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size
         completions[index](Reply{wire::Operation::kApply, wire::EncodeApplyResponse((*results)[index])});
       }
     }
+    // The completions hold their sessions: they go before Finished() lets
+    // Stop() return and the server's io_context go (the log writer's
+    // thread destroys this callback later; a session's last reference
+    // dropped there touched a timer service already destroyed).
+    completions.clear();
     Finished();
   });
 }
@@ -143,6 +148,7 @@ void EngineWorker::AnswerQuery(Job& job) {
   // The answer may have read commands whose group is still being written.
   ledger_.WhenDurable([this, reply = std::move(reply), completion = std::move(job.completion)](const Status& durable) mutable {
     completion(durable.ok() ? std::move(reply) : StatusError(durable));
+    completion = nullptr;  // before Finished(), as above
     Finished();
   });
 }
