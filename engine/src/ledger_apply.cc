@@ -198,17 +198,22 @@ Result<CommandResult> Ledger::Impl::ApplyOne(const Command& command, std::uint64
     }
   }
 
-  // A fresh command: its outcome is logged, ok or not.
-  internal::Event event;
-  event.sequence = last_sequence + pending.size() + 1;
+  // A fresh command: its outcome is logged, ok or not. The event is built
+  // in place at the end of the group's events (moving ~300 bytes of event
+  // was ~100 instructions a command).
+  internal::Event& event = pending.emplace_back();
+  event.sequence = last_sequence + pending.size();
   event.timestamp_us = timestamp_us;
   event.command = command;
   std::vector<internal::Event> derived;
   Status decided = Decide(&event, &derived, member_hint);
-  if (!decided.ok()) return decided;
+  if (!decided.ok()) {
+    pending.pop_back();
+    return decided;
+  }
   ids.Insert(fingerprint, event.sequence);
   const CommandResult result = event.ToResult();
-  pending.push_back(std::move(event));
+  // (Appending may move the events, `event` among them: it is not used after.)
   for (internal::Event& part : derived) pending.push_back(std::move(part));
   return result;
 }
