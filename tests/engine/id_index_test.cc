@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
-#include <sys/resource.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <algorithm>
 #include <map>
@@ -88,40 +91,57 @@ TEST(IdIndex, AVisitThatReturnsTrueStopsTheSearch) {
   EXPECT_EQ(visits, 3);
 }
 
-// Minor page faults of this process so far: one per page brought in.
-long PageFaults() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_minflt;
+// Resident pages of this process now (/proc/self/statm, kept open: it is
+// read before every insert).
+long ResidentPages() {
+  static const int statm = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  char text[128] = {};
+  if (statm < 0 || ::pread(statm, text, sizeof text - 1, 0) <= 0) return -1;
+  char* after_size = nullptr;
+  std::strtol(text, &after_size, 10);
+  return std::strtol(after_size, nullptr, 10);
 }
 
 // The next table (twice the current one) is allocated ahead of growth and
-// brought into memory a page at a time: the insert that allocates it must
-// not clear or touch it all. (With tcmalloc's calloc, a table placed in
+// brought into memory a few pages at a time: the insert that allocates it
+// must not clear or touch it all (with tcmalloc's calloc, a table placed in
 // memory freed by the earlier tables was cleared at once: 0.7 s under one
-// insert at 30 M ids.) Checked at every growth to 2^21 slots.
-TEST(IdIndex, TheNextTableComesIntoMemoryAPageAtATime) {
+// insert at 30 M ids), and by the time growth starts all of it must be in.
+// Checked at every growth to 2^21 slots.
+TEST(IdIndex, TheNextTableComesIntoMemoryAFewPagesAtATime) {
   IdIndex index;
+  const long page = ::sysconf(_SC_PAGESIZE);
   std::mt19937_64 random(5);
   std::uint64_t sequence = 0;
   int allocations = 0;
-  bool next_allocated = false;  // since the last growth
+  int growths_checked = 0;
+  long resident_at_allocation = -1;  // since the next table was allocated
+  std::uint64_t next_table_bytes = 0;
   while (index.memory_bytes() < (std::uint64_t{1} << 21) * 16) {
     const std::uint64_t before_bytes = index.memory_bytes();
     const bool was_growing = index.growing();
-    const long before_faults = PageFaults();
+    const long before_resident = ResidentPages();
+    ASSERT_GT(before_resident, 0);
     index.Insert(random() | 1, ++sequence);
     if (index.growing()) {
-      next_allocated = false;
+      if (!was_growing && resident_at_allocation >= 0) {
+        // Growth started: the whole next table came in since its allocation.
+        EXPECT_GE(before_resident - resident_at_allocation, static_cast<long>(next_table_bytes) / page)
+            << "a table of " << next_table_bytes << " bytes was not in memory when growth began";
+        ++growths_checked;
+      }
+      resident_at_allocation = -1;
       continue;
     }
-    if (was_growing || next_allocated || index.memory_bytes() <= before_bytes) continue;
-    // This insert allocated the next table and touched its first page.
-    next_allocated = true;
+    if (was_growing || resident_at_allocation >= 0 || index.memory_bytes() <= before_bytes) continue;
+    // This insert allocated the next table.
     ++allocations;
-    EXPECT_LT(PageFaults() - before_faults, 64) << "a table of " << 2 * before_bytes << " bytes came into memory at once";
+    next_table_bytes = 2 * before_bytes;
+    resident_at_allocation = before_resident;
+    EXPECT_LT(ResidentPages() - before_resident, 64) << "a table of " << next_table_bytes << " bytes came into memory at once";
   }
   EXPECT_EQ(allocations, 5);  // next tables of 2^17 to 2^21 slots
+  EXPECT_GE(growths_checked, 4);
 }
 
 }  // namespace
