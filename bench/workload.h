@@ -84,6 +84,9 @@ class OpSource {
       : draw_(members, skew, thread * 1'000'003 + run), mix_(mix), retry_share_(retry_share),
         id_high_((run << 16) ^ thread) {}
 
+  // A deliberate retry repeats one of the newest kRetryWindow commands.
+  static constexpr std::size_t kRetryWindow = 4096;
+
   Op Next() {
     std::mt19937_64& random = draw_.random();
     if (!issued_.empty() && std::uniform_real_distribution<double>(0, 1)(random) < retry_share_) {
@@ -119,21 +122,23 @@ class OpSource {
   }
 
  private:
-  static constexpr std::size_t kRememberedMax = 4096;
+  static constexpr std::size_t kRememberedMax = kRetryWindow;
 
   // Keeps the newest kRememberedMax commands as retry candidates, and the
   // newest earns as reversal targets.
   void Remember(const Op& op) {
-    Keep(&issued_, op);
-    if (op.kind == OpKind::kEarn) Keep(&earns_, op);
+    Keep(&issued_, &issued_count_, op);
+    if (op.kind == OpKind::kEarn) Keep(&earns_, &earns_count_, op);
   }
 
-  void Keep(std::vector<Op>* ring, const Op& op) const {
+  // The newest op replaces the oldest once the ring is full.
+  static void Keep(std::vector<Op>* ring, std::uint64_t* count, const Op& op) {
     if (ring->size() < kRememberedMax) {
       ring->push_back(op);
     } else {
-      (*ring)[next_id_ % kRememberedMax] = op;
+      (*ring)[*count % kRememberedMax] = op;
     }
+    ++*count;
   }
 
   MemberDraw draw_;
@@ -143,6 +148,8 @@ class OpSource {
   std::uint64_t next_id_ = 0;
   std::vector<Op> issued_;  // candidates for deliberate retries
   std::vector<Op> earns_;   // candidates for reversal
+  std::uint64_t issued_count_ = 0;
+  std::uint64_t earns_count_ = 0;
 };
 
 }  // namespace tally::bench

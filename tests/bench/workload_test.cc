@@ -84,6 +84,10 @@ TEST(Workload, RetriesRepeatAnEarlierCommandExactly) {
     ++retries;
     const auto original = issued.find(key);
     ASSERT_NE(original, issued.end()) << "a retry of a command never sent";
+    // One of the newest kRetryWindow commands (tally-bench keeps only those
+    // commands' results to compare a retry's answer with).
+    const std::uint64_t newest = issued.rbegin()->first.second;
+    EXPECT_LT(newest - op.id.low, OpSource::kRetryWindow) << "a retry from too far back";
     Op as_sent = op;
     as_sent.retry = false;
     EXPECT_TRUE(SameOp(as_sent, original->second));
