@@ -3,8 +3,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <new>
+#include <system_error>
+#include <thread>
 
 #include "tally/limits.h"
 #include "tally/status.h"
@@ -34,9 +37,43 @@ std::size_t PageSize() {
   static const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   return page;
 }
+
+bool Populate(char* begin, std::size_t bytes) { return ::madvise(begin, bytes, MADV_POPULATE_WRITE) == 0; }
 }  // namespace
 
+struct IdIndex::Preparer {
+  Preparer(char* begin, std::size_t bytes) : thread([this, begin, bytes] { Run(begin, bytes); }) {}
+  ~Preparer() {
+    stop.store(true, std::memory_order_relaxed);
+    thread.join();
+  }
+
+  void Run(char* begin, std::size_t bytes) {
+    const std::size_t chunk = kPagesPerTouch * PageSize();
+    for (std::size_t offset = 0; offset < bytes && !stop.load(std::memory_order_relaxed); offset += chunk) {
+      const std::size_t length = std::min(chunk, bytes - offset);
+      // Reading a page that is not populated would map the zero page and
+      // cost the writer a second fault: without populate, leave it all to
+      // the writer.
+      if (!Populate(begin + offset, length)) return;
+      // The writer never reads or writes next_ until growth, which joins
+      // this thread first.
+      for (std::size_t page = 0; page < length; page += PageSize()) {
+        sink += *(reinterpret_cast<const volatile char*>(begin + offset + page));
+      }
+      ready.store(offset + length, std::memory_order_relaxed);
+    }
+  }
+
+  std::atomic<bool> stop{false};
+  std::atomic<std::size_t> ready{0};  // bytes from the start populated and read
+  char sink = 0;
+  std::thread thread;  // last: starts when everything above is ready
+};
+
 IdIndex::IdIndex() : slots_(Allocate(kInitialSlots)), mask_(kInitialSlots - 1) {}
+
+IdIndex::~IdIndex() = default;
 
 IdIndex::Slots IdIndex::Allocate(std::size_t count) {
   // Fresh zero pages from the kernel: a big table costs nothing until its
@@ -63,6 +100,11 @@ void IdIndex::Insert(std::uint64_t fingerprint, std::uint64_t sequence) {
   if (!old_slots_ && !next_ && (size_ + 1) * 16 > (mask_ + 1) * 11) {
     next_ = Allocate((mask_ + 1) * 2);
     touched_ = 0;
+    try {
+      preparer_ = std::make_unique<Preparer>(reinterpret_cast<char*>(next_.get()), (mask_ + 1) * 2 * sizeof(Slot));
+    } catch (const std::system_error&) {
+      // No thread to be had: the writer brings the table in alone.
+    }
   }
   if (next_ && size_ % kInsertsPerTouch == 0) TouchNextPages();
   if ((size_ + 1) * 4 > (mask_ + 1) * 3) StartGrowing();
@@ -76,16 +118,22 @@ void IdIndex::TouchNextPages() {
   const std::size_t chunk = std::min(bytes - touched_, kPagesPerTouch * PageSize());
   char* const at = reinterpret_cast<char*>(next_.get()) + touched_;
   touched_ += chunk;
+  if (preparer_ && preparer_->ready.load(std::memory_order_relaxed) >= touched_) return;
   // Pages brought in by the kernel in one call, as if written: no fault to
   // take per page (~1 us a page here against ~10 for a fault, whose trap
   // this virtual machine makes dear), and no zero page to copy later.
-  if (populate_ && ::madvise(at, chunk, MADV_POPULATE_WRITE) == 0) return;
-  if (errno == EINVAL) populate_ = false;  // a kernel before 5.14
-  // Otherwise a write as each page's first touch: one fault a page.
+  if (populate_ && Populate(at, chunk)) return;
+  // Out of memory or interrupted: the pages come in when first used.
+  if (populate_ && errno != EINVAL) return;
+  // A kernel before 5.14 (where the preparing thread stops at its first
+  // chunk, having read nothing): a write as each page's first touch, one
+  // fault a page.
+  populate_ = false;
   for (std::size_t offset = 0; offset < chunk; offset += PageSize()) *(reinterpret_cast<volatile char*>(at) + offset) = 0;
 }
 
 void IdIndex::StartGrowing() {
+  preparer_.reset();  // the writer is about to write next_
   if (old_slots_) MoveSome(old_mask_ + 1);  // cannot happen with kMovesPerInsert > 4/3; kept safe
   const std::size_t capacity = (mask_ + 1) * 2;
   old_slots_ = std::move(slots_);

@@ -11,14 +11,19 @@
 // old slots already moved. A doubling used to stop the writer for ~2 s at
 // 25 M ids (docs/performance.md).
 //
-// The new table is allocated a little earlier, at 11/16 load, and every
-// 64 inserts from then on bring its next 16 pages into memory in one call
-// (madvise MADV_POPULATE_WRITE), so that by growth each page is already in
-// memory. Left to random first touches, a page was first read (the kernel
-// maps its shared zero page) and then written (a second fault, which copies
-// and flushes the other cores' TLBs by interrupt): ~7 % of a server's
-// engine time; touched one at a time by writes, one fault a page, ~16 %
-// on this virtual machine, where a fault costs ~10 us.
+// The new table is allocated a little earlier, at 11/16 load, and brought
+// into memory before growth by a thread of its own: each page populated
+// (madvise MADV_POPULATE_WRITE, no fault a page) and then read once (on
+// the project's virtual machine the first access to a page costs ~6 us
+// more). Every 64 inserts the writer checks that the thread is ahead of one
+// page per 4 inserts, and populates the next 16 pages itself when it is
+// not, so by growth every page is in memory whatever the thread managed;
+// growth stops and joins the thread. Left to random first touches, a page
+// was first read (the kernel maps its shared zero page) and then written (a
+// second fault, which copies and flushes the other cores' TLBs by
+// interrupt): ~7 % of a server's engine time; touched one at a time by
+// writes on the writer, one fault a page, ~16 % on the virtual machine,
+// where a fault costs ~10 us.
 //
 // Why in memory: a RocksDB put per id costs ~6 us and a negative lookup
 // ~0.6 us on this machine, too slow for a million events a second; see
@@ -50,6 +55,9 @@ inline std::uint64_t MixBits(std::uint64_t value) {
 class IdIndex {
  public:
   IdIndex();
+  ~IdIndex();
+  IdIndex(const IdIndex&) = delete;
+  IdIndex& operator=(const IdIndex&) = delete;
 
   // Never 0. Two ids of a chain that differ in one half only never share a
   // fingerprint (the finalizer is a bijection).
@@ -95,8 +103,9 @@ class IdIndex {
   void Insert(std::uint64_t fingerprint, std::uint64_t sequence);
 
   std::uint64_t size() const { return size_; }
+  // The tables', the next one included once allocated.
   std::uint64_t memory_bytes() const {
-    return ((mask_ + 1) + (old_slots_ ? old_mask_ + 1 : 0)) * sizeof(Slot) + touched_;
+    return ((mask_ + 1) + (old_slots_ ? old_mask_ + 1 : 0) + (next_ ? 2 * (mask_ + 1) : 0)) * sizeof(Slot);
   }
   bool growing() const { return old_slots_ != nullptr; }  // tests
 
@@ -130,7 +139,8 @@ class IdIndex {
 
   static Slots Allocate(std::size_t count);  // zeroed, not yet in memory
   static void Place(Slot* slots, std::size_t mask, Slot entry);
-  void TouchNextPages();  // brings the next table's next pages into memory
+  struct Preparer;          // the thread that brings next_ into memory
+  void TouchNextPages();     // makes sure the next table's next pages are in memory
   void StartGrowing();
   void MoveSome(std::size_t count);
   void Release();  // returns the pages of moved old slots to the kernel
@@ -142,8 +152,9 @@ class IdIndex {
   std::size_t moved_ = 0;    // old slots [0, moved_) are in slots_
   std::size_t released_ = 0; // old slots [0, released_) have their pages returned
   Slots next_;               // the table growth will use, from 11/16 load on
-  std::size_t touched_ = 0;  // bytes of next_ brought into memory
+  std::size_t touched_ = 0;  // bytes of next_ made sure of by the writer
   bool populate_ = true;     // until the kernel says it cannot (TouchNextPages)
+  std::unique_ptr<Preparer> preparer_;  // while next_ is being brought in
   std::uint64_t size_ = 0;
 };
 
