@@ -40,7 +40,7 @@ def main():
             if theirs in best and mine in best and best[theirs] > 0:
                 lines.append(f"| {mine} / {theirs} | {best[mine] / best[theirs]:,.1f}× |")
     lines.append("")
-    lines.append("| at equal load (2,000 events/s, 8 connections), median of rounds | rounds | p50 µs | p99 µs "
+    lines.append("| at equal load (2,000 events/s, 8 threads calling), median of rounds | rounds | p50 µs | p99 µs "
                  "| p99 µs of each round | exact |")
     lines.append("| --- | ---: | ---: | ---: | --- | --- |")
     rounds = defaultdict(list)  # "tally-at-2000/s#2" is round 2 of tally's equal-load run
@@ -64,11 +64,13 @@ def main():
             if theirs in best and mine in best and best[theirs] > 0:
                 ratio = best[mine] / best[theirs]
                 lines.append(f"| tally ≥ {target}× {peer}, {mix} | {ratio:,.1f}× | {'yes' if ratio >= target else 'no'} |")
-    for peer in ("postgres", "redis"):
-        if "tally" in median_p99 and peer in median_p99:
-            mine, theirs = median_p99["tally"], median_p99[peer]
-            lines.append(f"| tally's p99 ≤ {peer}'s at equal load (median round) | {mine:,} µs against {theirs:,} µs "
-                         f"| {'yes' if mine <= theirs else 'no'} |")
+    # "tally" is judged; other ways of driving it ("tally-8-clients") are told too.
+    for variant in sorted(label for label in median_p99 if label.startswith("tally")):
+        for peer in ("postgres", "redis"):
+            if peer in median_p99:
+                mine, theirs = median_p99[variant], median_p99[peer]
+                lines.append(f"| {variant}'s p99 ≤ {peer}'s at equal load (median round) | {mine:,} µs against "
+                             f"{theirs:,} µs | {'yes' if mine <= theirs else 'no'} |")
     lines.append(f"| every run exact | {sum(r['exact'] for r in runs)} of {len(runs)} runs | "
                  f"{'yes' if all(r['exact'] for r in runs) else 'no'} |")
     table = "\n".join(lines)
