@@ -10,7 +10,8 @@
 // this many client connections instead), --window 1
 // (calls in flight per connection, tally), --batch 1 (tally: commands per
 // request; redis: commands per pipeline), --rate 0 (events/s over all
-// connections; 0: closed loop), --members 1000000, --zipf 0 (exponent; 0:
+// connections, each thread's calls due at the times of a Poisson process;
+// 0: closed loop), --members 1000000, --zipf 0 (exponent; 0:
 // uniform), --mix earn=70,redeem=15,balance=10,reverse=5[,hold=N] (hold: a
 // hold then its capture, two commands), --retry-share 0.02,
 // --seed 1, --json, --tls-ca FILE (tally: speak TLS, trusting FILE),
@@ -157,11 +158,16 @@ void Generate(const Settings& settings, int thread, std::unique_ptr<Driver> driv
   OpSource source(settings.members, settings.zipf, settings.mix, settings.retry_share,
                   static_cast<std::uint64_t>(thread), settings.seed);
   const std::size_t ops_per_call = settings.target.batch * static_cast<std::size_t>(settings.window);
-  // Open loop: calls are due at fixed times; latency counts from when a call
-  // was due, so a slow system is not excused by sending less.
-  const auto interval = settings.rate > 0 ? std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
-                                                static_cast<double>(ops_per_call) * settings.connections / settings.rate))
-                                          : Clock::duration::zero();
+  // Open loop: calls are due at the times of a Poisson process, this thread's
+  // share of the rate; latency counts from when a call was due, so a slow
+  // system is not excused by sending less.
+  const double calls_per_second =
+      settings.rate > 0 ? settings.rate / (static_cast<double>(ops_per_call) * settings.connections) : 0;
+  Arrivals arrivals(calls_per_second > 0 ? calls_per_second : 1,
+                    settings.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(thread) + 1);
+  auto next_gap = [&] {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(arrivals.NextGapSeconds()));
+  };
   // tally: the first result of each of the thread's newest commands, by the
   // low half of its id (OpSource numbers them 1, 2, 3 … per thread), in a
   // ring: a retry repeats one of the newest kRetryWindow commands, and
@@ -177,7 +183,7 @@ void Generate(const Settings& settings, int thread, std::unique_ptr<Driver> driv
   std::vector<Original> originals(kOriginals);
   std::vector<Op> ops;
   std::vector<Outcome> outcomes;
-  Clock::time_point due = start;
+  Clock::time_point due = settings.rate > 0 ? start + next_gap() : start;
   while (true) {
     const Clock::time_point now = Clock::now();
     if (now >= end) break;
@@ -191,7 +197,7 @@ void Generate(const Settings& settings, int thread, std::unique_ptr<Driver> driv
     driver->Execute(ops, &outcomes);
     report->latencies_us.push_back(static_cast<std::uint32_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - due).count()));
-    due += interval;
+    if (settings.rate > 0) due += next_gap();
     std::uint64_t answered = 0;
     // The expectations are a table far larger than the caches, touched at
     // random: start loading an op's entries a few ops before its update, as

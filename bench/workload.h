@@ -152,4 +152,22 @@ class OpSource {
   std::uint64_t earns_count_ = 0;
 };
 
+// When an open loop's calls are due: a Poisson process of `calls_per_second`
+// (independent, exponentially distributed gaps), as the requests of many
+// shoppers reach a service. Each thread draws its own from its own seed, so
+// threads do not call in step: with a fixed interval from a common start,
+// every thread called at the same instants, bursts that let a system batch
+// them all into one fsync.
+class Arrivals {
+ public:
+  Arrivals(double calls_per_second, std::uint64_t seed) : gap_(calls_per_second), random_(seed) {}
+
+  // Seconds from the previous call's due time (or from the start) to the next's.
+  double NextGapSeconds() { return gap_(random_); }
+
+ private:
+  std::exponential_distribution<double> gap_;
+  std::mt19937_64 random_;
+};
+
 }  // namespace tally::bench

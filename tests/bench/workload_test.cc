@@ -156,5 +156,35 @@ TEST(Workload, ZipfSkewConcentratesDrawsAsTheExponentSays) {
   }
 }
 
+TEST(Workload, OpenLoopCallsArriveAsAPoissonProcess) {
+  const double rate = 250;  // calls per second, one thread's share of 2,000/s over 8
+  Arrivals arrivals(rate, 7);
+  Arrivals again(rate, 7);
+  Arrivals other(rate, 8);
+  const int draws = 200'000;
+  double sum = 0;
+  double sum_of_squares = 0;
+  int within_a_tenth_of_the_mean = 0;
+  int same_as_other_seed = 0;
+  for (int index = 0; index < draws; ++index) {
+    const double gap = arrivals.NextGapSeconds();
+    ASSERT_EQ(gap, again.NextGapSeconds()) << "draw " << index;  // deterministic for a seed
+    if (gap == other.NextGapSeconds()) ++same_as_other_seed;
+    ASSERT_GE(gap, 0);
+    sum += gap;
+    sum_of_squares += gap * gap;
+    if (std::abs(gap - 1 / rate) < 0.1 / rate) ++within_a_tenth_of_the_mean;
+  }
+  const double mean = sum / draws;
+  const double deviation = std::sqrt(sum_of_squares / draws - mean * mean);
+  // Exponential gaps: the mean is 1/rate and so is the standard deviation
+  // (a fixed interval would have none); P(|gap - mean| < mean/10) =
+  // e^-0.9 - e^-1.1 ~ 0.074.
+  EXPECT_NEAR(mean, 1 / rate, 0.01 / rate);
+  EXPECT_NEAR(deviation, 1 / rate, 0.02 / rate);
+  EXPECT_NEAR(within_a_tenth_of_the_mean / static_cast<double>(draws), 0.0737, 0.005);
+  EXPECT_LT(same_as_other_seed, 10);  // threads draw independently
+}
+
 }  // namespace
 }  // namespace tally::bench
