@@ -13,6 +13,12 @@ namespace {
 // measured on the engine benchmark (docs/performance.md).
 constexpr std::size_t kPrefetchDistance = 8;
 
+// A group of at most this many events that finds the log writer idle is
+// written by the caller that applied it (LogWriter::Enqueue): at light load
+// that spares the request a thread's wake-up; a larger group goes to the
+// log writer, so that the next group is applied while it is written.
+constexpr std::size_t kWriteHereEventsMax = 64;
+
 std::uint64_t SystemClockUs() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                         std::chrono::system_clock::now().time_since_epoch())
@@ -225,15 +231,16 @@ Result<std::vector<CommandResult>> Ledger::Apply(std::span<const Command> batch)
 
 Result<std::vector<std::vector<CommandResult>>> Ledger::ApplyBatches(
     std::span<const std::span<const Command>> batches) {
-  Result<Impl::Applied> applied = impl_->ApplyInMemory(batches);
+  Result<Impl::Applied> applied = impl_->ApplyInMemory(batches, /*may_write_here=*/true);
   if (!applied.ok()) return applied.status();
   const Status durable = impl_->log->WaitDurable(applied->durable_at);
   if (!durable.ok()) return durable;
   return std::move(applied->results);
 }
 
-void Ledger::ApplyBatches(std::span<const std::span<const Command>> batches, ApplyDone done) {
-  Result<Impl::Applied> applied = impl_->ApplyInMemory(batches);
+void Ledger::ApplyBatches(std::span<const std::span<const Command>> batches, ApplyDone done,
+                          SmallWrites small_writes) {
+  Result<Impl::Applied> applied = impl_->ApplyInMemory(batches, small_writes == SmallWrites::kHereWhenIdle);
   if (!applied.ok()) {
     done(applied.status());
     return;
@@ -279,7 +286,8 @@ Status Ledger::Impl::Refusal() const {
 // writer, and lets the next caller lead while the write and its fsync run.
 // A caller with several batches queues them together and waits on the first
 // of them not yet applied, which is the one that reaches the front next.
-Result<Ledger::Impl::Applied> Ledger::Impl::ApplyInMemory(std::span<const std::span<const Command>> batches) {
+Result<Ledger::Impl::Applied> Ledger::Impl::ApplyInMemory(std::span<const std::span<const Command>> batches,
+                                                          bool may_write_here) {
   if (batches.empty()) return Status::InvalidArgument("no batches");
   for (std::span<const Command> batch : batches) {
     if (batch.empty() || batch.size() > kBatchCommandsMax) {
@@ -296,7 +304,7 @@ Result<Ledger::Impl::Applied> Ledger::Impl::ApplyInMemory(std::span<const std::s
   for (std::size_t next = 0; next < mine.size();) {
     GroupWriter& self = mine[next];
     self.ready.wait(queue_lock, [&] { return self.applied || writers.front() == &self; });
-    if (!self.applied) LeadGroup(queue_lock);
+    if (!self.applied) LeadGroup(queue_lock, may_write_here);
     while (next < mine.size() && mine[next].applied) ++next;
   }
   Applied applied;
@@ -310,7 +318,7 @@ Result<Ledger::Impl::Applied> Ledger::Impl::ApplyInMemory(std::span<const std::s
 }
 
 // REQUIRES: queue_lock held, and the caller's writer is at the front.
-void Ledger::Impl::LeadGroup(std::unique_lock<std::mutex>& queue_lock) {
+void Ledger::Impl::LeadGroup(std::unique_lock<std::mutex>& queue_lock, bool may_write_here) {
   std::vector<GroupWriter*> group;
   std::size_t commands = 0;
   for (GroupWriter* writer : writers) {
@@ -318,8 +326,14 @@ void Ledger::Impl::LeadGroup(std::unique_lock<std::mutex>& queue_lock) {
     group.push_back(writer);
     commands += writer->batch.size();
   }
+  // Nobody queued behind, who would wait for this thread's write to lead.
+  may_write_here = may_write_here && group.size() == writers.size();
   queue_lock.unlock();
-  const Status status = ApplyGroup(group);
+  bool write_here = false;
+  const Status status = ApplyGroup(group, may_write_here, &write_here);
+  // The group is in memory; the next caller waits for its write only
+  // behind this one, as it would behind the log writer's.
+  if (write_here) log->WriteHere();
   queue_lock.lock();
   for (GroupWriter* writer : group) {
     TALLY_ASSERT(writers.front() == writer);
@@ -331,7 +345,7 @@ void Ledger::Impl::LeadGroup(std::unique_lock<std::mutex>& queue_lock) {
   if (!writers.empty()) writers.front()->ready.notify_one();
 }
 
-Status Ledger::Impl::ApplyGroup(std::span<GroupWriter* const> group) {
+Status Ledger::Impl::ApplyGroup(std::span<GroupWriter* const> group, bool may_write_here, bool* write_here) {
   std::unique_lock state_lock(state_mutex);
   if (!failure.ok()) return failure;
   if (log->stopped()) {
@@ -390,11 +404,12 @@ Status Ledger::Impl::ApplyGroup(std::span<GroupWriter* const> group) {
     }
     last_sequence = pending.back().sequence;
     last_timestamp_us = timestamp_us;
+    const bool small = may_write_here && pending.size() <= kWriteHereEventsMax;
     pending.clear();
     // Readable at once by the next group (a reverse of this group's earn);
     // the tail keeps every block that is not yet durable.
     tail.Append(std::move(blocks), log->durable_sequence());
-    log->Enqueue(std::move(write), last_sequence, head);
+    *write_here = log->Enqueue(std::move(write), last_sequence, head, small);
   }
   // A group of retries alone is answered from events that may still be
   // being written: it too waits for them.

@@ -137,11 +137,15 @@ struct Ledger::Impl {
     std::vector<std::vector<CommandResult>> results;
     std::uint64_t durable_at = 0;
   };
-  Result<Applied> ApplyInMemory(std::span<const std::span<const Command>> batches);
-  void LeadGroup(std::unique_lock<std::mutex>& queue_lock);
+  // `may_write_here`: a small group this thread leads may be written by it
+  // (Ledger::SmallWrites).
+  Result<Applied> ApplyInMemory(std::span<const std::span<const Command>> batches, bool may_write_here);
+  void LeadGroup(std::unique_lock<std::mutex>& queue_lock, bool may_write_here);
   // Applies the group and hands its blocks to the log writer; sets each
-  // writer's durable_at.
-  Status ApplyGroup(std::span<GroupWriter* const> group);
+  // writer's durable_at. Sets *write_here when the caller is to write them
+  // itself, after releasing its locks (with `may_write_here`, a group of at
+  // most kWriteHereEventsMax events that finds the log writer idle).
+  Status ApplyGroup(std::span<GroupWriter* const> group, bool may_write_here, bool* write_here);
   // Why commands and queries are refused (the rules stopped the ledger, or
   // a write failed), or Ok.
   Status Refusal() const;

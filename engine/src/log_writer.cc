@@ -48,13 +48,38 @@ LogWriter::~LogWriter() {
   for (Waiting& waiter : waiting) waiter.done(status);
 }
 
-void LogWriter::Enqueue(BlockWrite write, std::uint64_t last_sequence, const ChainHash& head) {
+bool LogWriter::Enqueue(BlockWrite write, std::uint64_t last_sequence, const ChainHash& head, bool may_write_here) {
   {
     std::lock_guard lock(mutex_);
-    std::vector<Group>& into = failure_.ok() ? queue_ : unwritten_;
-    into.push_back(Group{std::move(write), last_sequence, head});
+    if (!failure_.ok()) {
+      unwritten_.push_back(Group{std::move(write), last_sequence, head});
+      return false;
+    }
+    queue_.push_back(Group{std::move(write), last_sequence, head});
+    if (may_write_here && !writing_ && queue_.size() == 1) {
+      writing_ = true;  // the thread leaves the queue to the caller
+      return true;
+    }
   }
   wake_.notify_one();
+  return false;
+}
+
+void LogWriter::WriteHere() {
+  std::vector<Group> taken;
+  {
+    std::lock_guard lock(mutex_);
+    TALLY_ASSERT(writing_);
+    taken.swap(queue_);
+  }
+  Write(taken);
+  bool more = false;
+  {
+    std::lock_guard lock(mutex_);
+    writing_ = false;
+    more = !queue_.empty() || stopping_;
+  }
+  if (more) wake_.notify_one();
 }
 
 BlockWrite LogWriter::TakeEmptyWrite() {
@@ -126,46 +151,52 @@ void LogWriter::WrittenLocked(std::uint64_t last_sequence, const ChainHash& head
 
 void LogWriter::Run() {
   std::vector<Group> taken;
-  std::vector<BlockWrite> writes;
-  std::vector<Waiting> ready;
   while (true) {
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      wake_.wait(lock, [&] { return !writing_ && (stopping_ || !queue_.empty()); });
       if (queue_.empty()) return;  // stopping, and everything is written
       taken.swap(queue_);
+      writing_ = true;
     }
-    writes.clear();
-    for (Group& group : taken) writes.push_back(std::move(group.write));
-    const Status written = store_->WriteBlocks(writes);
-    std::vector<std::pair<Waiter, Status>> told;
-    {
-      std::lock_guard lock(mutex_);
-      if (written.ok()) {
-        WrittenLocked(taken.back().last_sequence, taken.back().head, &ready);
-        for (Waiting& waiter : ready) told.emplace_back(std::move(waiter.done), Status::Ok());
-        for (BlockWrite& write : writes) {
-          if (written_.size() == kWritesKept) break;
-          write.Clear();
-          written_.push_back(std::move(write));
-        }
-      } else {
-        // Keep the groups, in order, to be written by Resume(); everyone
-        // still waiting waits for one of them.
-        failure_ = StoppedByWrite(written);
-        stopped_.store(true, std::memory_order_release);
-        for (std::size_t index = 0; index < taken.size(); ++index) taken[index].write = std::move(writes[index]);
-        for (Group& group : queue_) taken.push_back(std::move(group));
-        queue_.clear();
-        unwritten_ = std::move(taken);
-        for (Waiting& waiter : waiting_) told.emplace_back(std::move(waiter.done), failure_);
-        waiting_.clear();
-      }
-    }
-    taken.clear();
-    ready.clear();
-    Tell(told);
+    Write(taken);
+    std::lock_guard lock(mutex_);
+    writing_ = false;
   }
+}
+
+void LogWriter::Write(std::vector<Group>& taken) {
+  std::vector<BlockWrite> writes;
+  writes.reserve(taken.size());
+  for (Group& group : taken) writes.push_back(std::move(group.write));
+  const Status written = store_->WriteBlocks(writes);
+  std::vector<Waiting> ready;
+  std::vector<std::pair<Waiter, Status>> told;
+  {
+    std::lock_guard lock(mutex_);
+    if (written.ok()) {
+      WrittenLocked(taken.back().last_sequence, taken.back().head, &ready);
+      for (Waiting& waiter : ready) told.emplace_back(std::move(waiter.done), Status::Ok());
+      for (BlockWrite& write : writes) {
+        if (written_.size() == kWritesKept) break;
+        write.Clear();
+        written_.push_back(std::move(write));
+      }
+    } else {
+      // Keep the groups, in order, to be written by Resume(); everyone
+      // still waiting waits for one of them.
+      failure_ = StoppedByWrite(written);
+      stopped_.store(true, std::memory_order_release);
+      for (std::size_t index = 0; index < taken.size(); ++index) taken[index].write = std::move(writes[index]);
+      for (Group& group : queue_) taken.push_back(std::move(group));
+      queue_.clear();
+      unwritten_ = std::move(taken);
+      for (Waiting& waiter : waiting_) told.emplace_back(std::move(waiter.done), failure_);
+      waiting_.clear();
+    }
+  }
+  taken.clear();
+  Tell(told);
 }
 
 Status LogWriter::Resume() {

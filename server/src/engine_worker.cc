@@ -111,7 +111,10 @@ void EngineWorker::ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size
   }
   Started();
   // Returns once the batches are applied in memory: the next run or query
-  // sees them, and the results are given when they are durable.
+  // sees them, and the results are given when they are durable. With no
+  // other request waiting, a small group is written here (Ledger::SmallWrites).
+  const bool waiting = end < jobs.size() || pending_hint_.load(std::memory_order_acquire);
+  const auto small_writes = waiting ? Ledger::SmallWrites::kLogWriter : Ledger::SmallWrites::kHereWhenIdle;
   ledger_.ApplyBatches(batches, [this, completions = std::move(completions)](
                                     Result<std::vector<std::vector<CommandResult>>> results) mutable {
     for (std::size_t index = 0; index < completions.size(); ++index) {
@@ -127,7 +130,7 @@ void EngineWorker::ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size
     // dropped there touched a timer service already destroyed).
     completions.clear();
     Finished();
-  });
+  }, small_writes);
 }
 
 void EngineWorker::AnswerQuery(Job& job) {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 namespace tally::testing {
 
@@ -42,6 +43,11 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
   void WaitForHeldSync() {
     std::unique_lock lock(gate_mutex_);
     gate_.wait(lock, [&] { return held_ > 0; });
+  }
+  // The thread of the latest sync.
+  std::thread::id last_sync_thread() {
+    std::lock_guard lock(gate_mutex_);
+    return last_sync_thread_;
   }
   void ReleaseSyncs() {
     {
@@ -106,6 +112,7 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
 
   void PassGate() {
     std::unique_lock lock(gate_mutex_);
+    last_sync_thread_ = std::this_thread::get_id();
     if (!holding_) return;
     ++held_;
     gate_.notify_all();
@@ -126,6 +133,7 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
   std::condition_variable gate_;
   bool holding_ = false;
   int held_ = 0;  // syncs waiting at the gate
+  std::thread::id last_sync_thread_;
 };
 
 }  // namespace tally::testing

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 
 #include "fillable_file_system.h"
@@ -196,6 +197,68 @@ TEST_F(PipelineTest, AFailedWriteFailsTheGroupsAppliedAfterItAndTheyLandInOrder)
   EXPECT_EQ(ledger_->GetBalance({1, 10})->points, 70);
   EXPECT_EQ(ledger_->GetBalance({1, 11})->points, 50);
   EXPECT_EQ(ledger_->Stats().last_sequence, 3u);
+}
+
+TEST_F(PipelineTest, ASmallGroupIsWrittenOnTheCallersThreadWhenTheLogWriterIsIdle) {
+  Open(/*answer_early=*/true);
+  const std::thread::id caller = std::this_thread::get_id();
+  const std::vector<Command> first = {Earn(1, 1, 10, 100)};
+  const std::span<const Command> one(first);
+  std::thread::id told_on;
+  Delivered<Results> first_results;
+  ledger_->ApplyBatches(
+      {&one, 1},
+      [&](Results results) {
+        told_on = std::this_thread::get_id();
+        first_results.Set(std::move(results));
+      },
+      Ledger::SmallWrites::kHereWhenIdle);
+  ASSERT_TRUE(first_results.done()) << "written before ApplyBatches returned";
+  EXPECT_EQ(disk_->last_sync_thread(), caller) << "synced by the caller";
+  EXPECT_EQ(told_on, caller);
+  const Results got_first = first_results.Wait();
+  ASSERT_TRUE(got_first.ok()) << got_first.status().ToString();
+  EXPECT_EQ((*got_first)[0][0].sequence, 1u);
+  EXPECT_EQ(ledger_->Stats().last_sequence, 1u) << "durable";
+
+  // By default the log writer writes it: ApplyBatches returns while its
+  // fsync is held.
+  const std::vector<Command> second = {Reverse(2, 1, 10, 25, 1)};
+  Delivered<Results> second_results;
+  ApplyAndHoldItsWrite(second, &second_results);
+  EXPECT_FALSE(second_results.done()) << "told before its fsync";
+  disk_->ReleaseSyncs();
+  const Results got_second = second_results.Wait();
+  EXPECT_NE(disk_->last_sync_thread(), caller) << "synced by the log writer";
+  ASSERT_TRUE(got_second.ok()) << got_second.status().ToString();
+  EXPECT_EQ((*got_second)[0][0].balance, 75);
+
+  Open(/*answer_early=*/false);
+  EXPECT_EQ(ledger_->GetBalance({1, 10})->points, 75);
+  EXPECT_EQ(ledger_->Stats().last_sequence, 2u);
+}
+
+TEST_F(PipelineTest, AFailedWriteOnTheCallersThreadStopsTheLedgerAsTheLogWritersDoes) {
+  Open(/*answer_early=*/true);
+  disk_->Fill();
+  const std::vector<Command> batch = {Earn(1, 1, 10, 100)};
+  const std::span<const Command> one(batch);
+  Delivered<Results> results;
+  ledger_->ApplyBatches({&one, 1}, [&](Results got) { results.Set(std::move(got)); },
+                        Ledger::SmallWrites::kHereWhenIdle);
+  ASSERT_TRUE(results.done()) << "the write was tried before ApplyBatches returned";
+  const Results got = results.Wait();
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(ledger_->Stats().stopped.find("cannot write to its disk"), std::string::npos);
+  EXPECT_EQ(ledger_->GetBalance({1, 10}).status().code(), Status::Code::kUnavailable);
+
+  disk_->Free();
+  ASSERT_TRUE(ledger_->Resume().ok());
+  EXPECT_EQ(ledger_->Stats().last_sequence, 1u) << "the group landed";
+  EXPECT_EQ(ledger_->GetBalance({1, 10})->points, 100);
+  Open(/*answer_early=*/false);
+  EXPECT_EQ(ledger_->GetBalance({1, 10})->points, 100);
 }
 
 }  // namespace

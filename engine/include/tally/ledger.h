@@ -93,8 +93,17 @@ class Ledger {
   // `done` with the results once they are durable, or with why they are not
   // (as Apply would return it): on the ledger's log writer thread, or on
   // this one when known at once. `done` must not call the ledger.
+  //
+  // `small_writes`: who writes a small group (up to 64 events) that finds
+  // the log writer idle. kHereWhenIdle: this thread, before returning (a
+  // request spared a thread's wake-up; meanwhile this thread applies
+  // nothing), for a caller with nothing else waiting to be applied;
+  // kLogWriter: the log writer, always. (The waiting Apply and
+  // ApplyBatches write here when no other caller is queued behind.)
+  enum class SmallWrites { kLogWriter, kHereWhenIdle };
   using ApplyDone = std::function<void(Result<std::vector<std::vector<CommandResult>>>)>;
-  void ApplyBatches(std::span<const std::span<const Command>> batches, ApplyDone done);
+  void ApplyBatches(std::span<const std::span<const Command>> batches, ApplyDone done,
+                    SmallWrites small_writes = SmallWrites::kLogWriter);
   // Calls `done` with Ok once everything applied before this call is
   // durable, or with why it is not (then answers that saw it must not be
   // given); on the log writer's thread, or on this one when known at once.
