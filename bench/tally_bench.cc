@@ -10,8 +10,8 @@
 // this many client connections instead), --window 1
 // (calls in flight per connection, tally), --batch 1 (tally: commands per
 // request; redis: commands per pipeline), --rate 0 (events/s over all
-// connections, each thread's calls due at the times of a Poisson process;
-// 0: closed loop), --members 1000000, --zipf 0 (exponent; 0:
+// connections, due at the times of a Poisson process, each call taken by
+// the next free thread; 0: closed loop), --members 1000000, --zipf 0 (exponent; 0:
 // uniform), --mix earn=70,redeem=15,balance=10,reverse=5[,hold=N] (hold: a
 // hold then its capture, two commands), --retry-share 0.02,
 // --seed 1, --json, --tls-ca FILE (tally: speak TLS, trusting FILE),
@@ -153,20 +153,16 @@ struct Expectations {
 };
 
 void Generate(const Settings& settings, int thread, std::unique_ptr<Driver> driver, Clock::time_point start,
-              Clock::time_point end, std::atomic<std::uint64_t>* progress, Expectations* expectations,
-              ThreadReport* report) {
+              Clock::time_point end, Timetable* timetable, std::atomic<std::uint64_t>* progress,
+              Expectations* expectations, ThreadReport* report) {
   OpSource source(settings.members, settings.zipf, settings.mix, settings.retry_share,
                   static_cast<std::uint64_t>(thread), settings.seed);
   const std::size_t ops_per_call = settings.target.batch * static_cast<std::size_t>(settings.window);
-  // Open loop: calls are due at the times of a Poisson process, this thread's
-  // share of the rate; latency counts from when a call was due, so a slow
-  // system is not excused by sending less.
-  const double calls_per_second =
-      settings.rate > 0 ? settings.rate / (static_cast<double>(ops_per_call) * settings.connections) : 0;
-  Arrivals arrivals(calls_per_second > 0 ? calls_per_second : 1,
-                    settings.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(thread) + 1);
-  auto next_gap = [&] {
-    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(arrivals.NextGapSeconds()));
+  // Open loop: the thread takes the next call of the shared timetable;
+  // latency counts from when the call was due, so a slow system is not
+  // excused by sending less.
+  auto next_due = [&] {
+    return start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timetable->Take()));
   };
   // tally: the first result of each of the thread's newest commands, by the
   // low half of its id (OpSource numbers them 1, 2, 3 … per thread), in a
@@ -183,7 +179,7 @@ void Generate(const Settings& settings, int thread, std::unique_ptr<Driver> driv
   std::vector<Original> originals(kOriginals);
   std::vector<Op> ops;
   std::vector<Outcome> outcomes;
-  Clock::time_point due = settings.rate > 0 ? start + next_gap() : start;
+  Clock::time_point due = settings.rate > 0 ? next_due() : start;
   while (true) {
     const Clock::time_point now = Clock::now();
     if (now >= end) break;
@@ -197,7 +193,7 @@ void Generate(const Settings& settings, int thread, std::unique_ptr<Driver> driv
     driver->Execute(ops, &outcomes);
     report->latencies_us.push_back(static_cast<std::uint32_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - due).count()));
-    if (settings.rate > 0) due += next_gap();
+    if (settings.rate > 0) due = next_due();
     std::uint64_t answered = 0;
     // The expectations are a table far larger than the caches, touched at
     // random: start loading an op's entries a few ops before its update, as
@@ -278,13 +274,17 @@ int Run(const Settings& settings) {
     drivers.push_back(MakeDriver(settings.target, thread, &error));
     if (!drivers.back()) reports[static_cast<std::size_t>(thread)].errors["connect: " + error] += 1;
   }
+  const std::size_t ops_per_call = settings.target.batch * static_cast<std::size_t>(settings.window);
+  Timetable timetable(settings.rate > 0 ? settings.rate / static_cast<double>(ops_per_call) : 1,
+                      settings.seed * 0x9E3779B97F4A7C15ULL + 1);
   const Clock::time_point start = Clock::now();
   const Clock::time_point end = start + std::chrono::seconds(settings.duration_seconds);
   std::vector<std::thread> threads;
   for (int thread = 0; thread < settings.connections; ++thread) {
     if (!drivers[static_cast<std::size_t>(thread)]) continue;  // its failure is in its report
     threads.emplace_back(Generate, std::cref(settings), thread, std::move(drivers[static_cast<std::size_t>(thread)]),
-                         start, end, &progress, &expectations, &reports[static_cast<std::size_t>(thread)]);
+                         start, end, &timetable, &progress, &expectations,
+                         &reports[static_cast<std::size_t>(thread)]);
   }
   std::thread monitor([&] {
     std::uint64_t last = 0;

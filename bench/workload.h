@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <mutex>
 #include <random>
 #include <vector>
 
@@ -154,10 +155,9 @@ class OpSource {
 
 // When an open loop's calls are due: a Poisson process of `calls_per_second`
 // (independent, exponentially distributed gaps), as the requests of many
-// shoppers reach a service. Each thread draws its own from its own seed, so
-// threads do not call in step: with a fixed interval from a common start,
-// every thread called at the same instants, bursts that let a system batch
-// them all into one fsync.
+// shoppers reach a service. (With a fixed interval from a common start,
+// every thread called at the same instants: bursts that let a system batch
+// them all into one fsync.)
 class Arrivals {
  public:
   Arrivals(double calls_per_second, std::uint64_t seed) : gap_(calls_per_second), random_(seed) {}
@@ -168,6 +168,29 @@ class Arrivals {
  private:
   std::exponential_distribution<double> gap_;
   std::mt19937_64 random_;
+};
+
+// The open loop's timetable, shared by the generator's threads: the calls
+// of one Poisson process of the whole rate, each taken by the next thread
+// that is free, as a service's worker threads take the requests of many
+// shoppers from one queue. A call waits past its time (and the wait
+// counts) only when every thread is busy; with a timetable per thread, a
+// call also waited whenever its own thread's previous call ran late.
+class Timetable {
+ public:
+  Timetable(double calls_per_second, std::uint64_t seed) : arrivals_(calls_per_second, seed) {}
+
+  // Seconds from the start at which the earliest call not yet taken is due.
+  double Take() {
+    std::lock_guard lock(mutex_);
+    next_ += arrivals_.NextGapSeconds();
+    return next_;
+  }
+
+ private:
+  std::mutex mutex_;
+  Arrivals arrivals_;
+  double next_ = 0;
 };
 
 }  // namespace tally::bench

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -184,6 +185,40 @@ TEST(Workload, OpenLoopCallsArriveAsAPoissonProcess) {
   EXPECT_NEAR(deviation, 1 / rate, 0.02 / rate);
   EXPECT_NEAR(within_a_tenth_of_the_mean / static_cast<double>(draws), 0.0737, 0.005);
   EXPECT_LT(same_as_other_seed, 10);  // threads draw independently
+}
+
+TEST(Workload, ThreadsTakeTheCallsOfOneTimetable) {
+  const double rate = 2'000;
+  Timetable timetable(rate, 11);
+  Arrivals alone(rate, 11);
+  // Taken in turn, the due times are the Poisson process's, in order.
+  double due = 0;
+  for (int index = 0; index < 1'000; ++index) {
+    due += alone.NextGapSeconds();
+    ASSERT_DOUBLE_EQ(timetable.Take(), due) << "call " << index;
+  }
+  // Taken by several threads at once, every call goes to exactly one of
+  // them, and each thread's calls come in order.
+  constexpr int kThreads = 4;
+  constexpr int kTakes = 20'000;
+  std::vector<std::vector<double>> taken(kThreads);
+  std::vector<std::thread> threads;
+  for (int thread = 0; thread < kThreads; ++thread) {
+    threads.emplace_back([&, thread] {
+      for (int index = 0; index < kTakes; ++index) taken[thread].push_back(timetable.Take());
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  std::vector<double> all;
+  for (const std::vector<double>& mine : taken) {
+    EXPECT_TRUE(std::is_sorted(mine.begin(), mine.end()));
+    all.insert(all.end(), mine.begin(), mine.end());
+  }
+  std::sort(all.begin(), all.end());
+  for (int index = 0; index < kThreads * kTakes; ++index) {
+    due += alone.NextGapSeconds();
+    ASSERT_DOUBLE_EQ(all[static_cast<std::size_t>(index)], due) << "call " << index;
+  }
 }
 
 }  // namespace
