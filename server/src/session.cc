@@ -125,8 +125,8 @@ Session::Session(asio::ip::tcp::socket socket, EngineWorker& worker, SessionOpti
     : options_(std::move(options)),
       stream_(std::move(socket), options_.tls.get()),
       worker_(worker),
-      read_deadline_(stream_.socket().get_executor(), kNever),
-      write_deadline_(stream_.socket().get_executor(), kNever),
+      read_deadline_(stream_.socket().get_executor()),
+      write_deadline_(stream_.socket().get_executor()),
       wake_writer_(stream_.socket().get_executor(), kNever),
       wake_reader_(stream_.socket().get_executor(), kNever) {
   error_code ignored;
@@ -144,9 +144,9 @@ void Session::Start() {
 
 asio::awaitable<void> Session::Run() {
   if (stream_.tls()) {
-    read_deadline_.expires_after(milliseconds(options_.io_timeout_ms));
+    read_deadline_.After(milliseconds(options_.io_timeout_ms));
     const error_code error = co_await stream_.Handshake(true);
-    read_deadline_.expires_at(kNever);
+    read_deadline_.Clear();
     if (error || closed_) {
       Close();  // nothing can be said to a peer that does not speak TLS
       co_return;
@@ -176,19 +176,30 @@ void Session::Close() {
   outbox_.clear();
   options_.budget->Forget(&wake_reader_);
   stream_.Close();
-  read_deadline_.cancel();
-  write_deadline_.cancel();
+  read_deadline_.timer.cancel();
+  write_deadline_.timer.cancel();
   wake_writer_.cancel();
   wake_reader_.cancel();
 }
 
-// Closes the connection when `deadline` passes; re-arming the timer (which
-// cancels the wait) keeps it open.
-asio::awaitable<void> Session::Watch(asio::steady_timer& deadline) {
+Session::Deadline::Deadline(const asio::any_io_executor& executor) : timer(executor, kNever) {}
+
+void Session::Deadline::Set(asio::steady_timer::time_point when) {
+  due = when;
+  if (due < timer.expiry()) timer.expires_at(due);  // cancels Watch's wait: it waits again, less long
+}
+
+asio::awaitable<void> Session::Watch(Deadline& deadline) {
   while (!closed_) {
     error_code error;
-    co_await deadline.async_wait(asio::redirect_error(asio::use_awaitable, error));
-    if (!closed_ && deadline.expiry() <= asio::steady_timer::clock_type::now()) Close();
+    co_await deadline.timer.async_wait(asio::redirect_error(asio::use_awaitable, error));
+    if (closed_) break;
+    const auto now = asio::steady_timer::clock_type::now();
+    if (deadline.due <= now) {
+      Close();
+      break;
+    }
+    if (deadline.timer.expiry() <= now) deadline.timer.expires_at(deadline.due);  // the deadline moved later
   }
 }
 
@@ -207,7 +218,7 @@ asio::awaitable<void> Session::ReadLoop() {
     error_code error;
     // Before hello, a connection has the I/O deadline, not the idle one: a
     // flood of silent connections does not hold the connection slots long.
-    read_deadline_.expires_after(
+    read_deadline_.After(
         milliseconds(hello_done_ ? options_.idle_timeout_ms : std::min(options_.idle_timeout_ms, options_.io_timeout_ms)));
     error = co_await stream_.Read(asio::buffer(header_bytes));
     if (error) break;  // closed by the peer, a deadline, or Stop()
@@ -230,7 +241,7 @@ asio::awaitable<void> Session::ReadLoop() {
     }
     // The server-wide budget: wait (not reading) until this request fits.
     const std::uint64_t charge = RequestCharge(header);
-    read_deadline_.expires_at(kNever);
+    read_deadline_.Clear();
     while (!reading_done_ && !options_.budget->TryCharge(charge, header.body_bytes > kLargeRequestBodyBytes)) {
       wake_reader_.expires_at(kNever);
       options_.budget->Wait(&wake_reader_);
@@ -239,9 +250,9 @@ asio::awaitable<void> Session::ReadLoop() {
     }
     if (reading_done_) break;
     body.resize(header.body_bytes);
-    read_deadline_.expires_after(milliseconds(options_.io_timeout_ms));
+    read_deadline_.After(milliseconds(options_.io_timeout_ms));
     error = co_await stream_.Read(asio::buffer(body));
-    read_deadline_.expires_at(kNever);
+    read_deadline_.Clear();
     Status checked = error ? Status::Unavailable(error.message()) : wire::CheckBody(header, body);
     if (error || !checked.ok() || !Handle(header, body, charge)) {
       if (!error && !checked.ok()) SendError(header.request_id, ErrorCode::kBadFrame, checked.message());
@@ -252,7 +263,7 @@ asio::awaitable<void> Session::ReadLoop() {
     if (body.capacity() > kLargeRequestBodyBytes) std::string().swap(body);
   }
   reading_done_ = true;
-  read_deadline_.expires_at(kNever);
+  read_deadline_.Clear();
   options_.budget->Forget(&wake_reader_);
   // Answer what is in flight, then close (WriteLoop closes once drained).
   wake_writer_.cancel();
@@ -407,9 +418,9 @@ asio::awaitable<void> Session::WriteLoop() {
     std::vector<asio::const_buffer> buffers;
     for (const Outgoing& outgoing : frames) buffers.push_back(asio::buffer(outgoing.frame));
     error_code error;
-    write_deadline_.expires_after(milliseconds(options_.io_timeout_ms));
+    write_deadline_.After(milliseconds(options_.io_timeout_ms));
     error = co_await stream_.Write(buffers);
-    write_deadline_.expires_at(kNever);
+    write_deadline_.Clear();
     for (const Outgoing& outgoing : frames) Written(outgoing.reply, outgoing.charge);
     if (error) break;
   }

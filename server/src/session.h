@@ -59,7 +59,21 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> Run();
   asio::awaitable<void> ReadLoop();
   asio::awaitable<void> WriteLoop();
-  asio::awaitable<void> Watch(asio::steady_timer& deadline);
+  // A deadline that moves without a system call: its timer is re-armed
+  // only when the deadline comes sooner than the timer is set for (each
+  // re-arm of the earliest timer is a timerfd_settime, three per request
+  // when every read and write re-armed it); when the timer fires before a
+  // deadline that moved later, Watch sleeps again until the new one.
+  struct Deadline {
+    explicit Deadline(const asio::any_io_executor& executor);
+    void Set(asio::steady_timer::time_point due);
+    void After(std::chrono::milliseconds timeout) { Set(asio::steady_timer::clock_type::now() + timeout); }
+    void Clear() { due = asio::steady_timer::time_point::max(); }
+    asio::steady_timer timer;
+    asio::steady_timer::time_point due = asio::steady_timer::time_point::max();
+  };
+  // Closes the connection once `deadline` passes.
+  asio::awaitable<void> Watch(Deadline& deadline);
   // Decodes one request charged `charge`; false (after queuing an error)
   // when the connection must close.
   bool Handle(const wire::Header& header, std::string_view body, std::uint64_t charge);
@@ -75,8 +89,8 @@ class Session : public std::enable_shared_from_this<Session> {
   internal::Stream stream_;
   asio::ip::address remote_;
   EngineWorker& worker_;
-  asio::steady_timer read_deadline_;
-  asio::steady_timer write_deadline_;
+  Deadline read_deadline_;
+  Deadline write_deadline_;
   asio::steady_timer wake_writer_;   // cancelled to wake WriteLoop
   asio::steady_timer wake_reader_;   // cancelled to wake ReadLoop when a slot frees
   struct Outgoing {
