@@ -40,6 +40,13 @@ void AppendCommands(const Op& op, std::uint32_t chain, std::vector<Command>* com
   commands->push_back(command);
 }
 
+template <typename Value>
+std::future<Value> Ready(Value value) {
+  std::promise<Value> ready;
+  ready.set_value(std::move(value));
+  return ready.get_future();
+}
+
 class TallyDriver final : public Driver {
  public:
   TallyDriver(std::shared_ptr<Client> client, std::size_t batch, std::uint32_t chain)
@@ -57,15 +64,21 @@ class TallyDriver final : public Driver {
     std::vector<MemberKey> members;
     std::vector<std::size_t> member_indexes;
     const std::size_t members_max = std::min(batch_, kBalanceMembersMax);
+    // One operation alone waits for its answer at once, as a service's
+    // request handler would (the client then does its own I/O when its
+    // connection is idle: docs/server.md, "The client library").
+    const bool alone = ops.size() == 1;
     auto flush = [&] {
       if (commands.empty()) return;
-      applies.emplace_back(std::move(indexes), client_->ApplyAsync(std::move(commands)));
+      applies.emplace_back(std::move(indexes),
+                           alone ? Ready(client_->Apply(commands)) : client_->ApplyAsync(std::move(commands)));
       commands.clear();
       indexes.clear();
     };
     auto flush_reads = [&] {
       if (members.empty()) return;
-      reads.emplace_back(std::move(member_indexes), client_->GetBalancesAsync(std::move(members)));
+      reads.emplace_back(std::move(member_indexes),
+                         alone ? Ready(client_->GetBalances(members)) : client_->GetBalancesAsync(std::move(members)));
       members.clear();
       member_indexes.clear();
     };

@@ -1,9 +1,15 @@
 // The client: callers queue calls; one I/O thread owns the connection, packs
 // queued commands into apply requests, pipelines requests, matches responses
 // by request id, enforces every call's deadline, and on a lost connection
-// reconnects and resends what was not answered.
+// reconnects and resends what was not answered. A caller that waits for its
+// answer at once and finds the connection idle does its own I/O instead
+// (CallAlone), which spares it two thread wake-ups.
 #include "tally/client.h"
 
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <atomic>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -39,7 +45,7 @@ struct Call {
   std::vector<MemberKey> members;  // balance
   std::string body;                // other queries: the encoded request body
   Clock::time_point deadline;
-  bool finished = false;          // I/O thread only
+  bool finished = false;          // whoever holds the call: the I/O thread, or the caller doing its own I/O
   std::promise<Result<CallReply>> promise;
 
   void Finish(Result<CallReply> result) {
@@ -97,12 +103,17 @@ class Client::Core {
   std::future<Result<CallReply>> Enqueue(CallPtr call) {
     call->deadline = Clock::now() + options_.call_timeout;
     std::future<Result<CallReply>> future = call->promise.get_future();
-    {
-      std::lock_guard lock(mutex_);
-      incoming_.push_back(std::move(call));
-    }
-    asio::post(io_, [this] { wake_.cancel(); });
+    Queue(std::move(call));
     return future;
+  }
+
+  // For a caller that waits for the answer now: alone on an idle
+  // connection, it writes the request and reads the answer itself.
+  Result<CallReply> CallAndWait(CallPtr call) {
+    call->deadline = Clock::now() + options_.call_timeout;
+    std::future<Result<CallReply>> future = call->promise.get_future();
+    if (!CallAlone(call)) Queue(std::move(call));
+    return future.get();
   }
 
  private:
@@ -125,8 +136,13 @@ class Client::Core {
       }
       delay = kReconnectDelayMin;
       connected_ = true;
-      const std::uint64_t generation = ++generation_;
-      std::shared_ptr<internal::Stream> stream = stream_;  // the loops keep it alive
+      std::uint64_t generation = 0;
+      std::shared_ptr<internal::Stream> stream;  // the loops keep it alive
+      {
+        std::lock_guard lock(mutex_);
+        generation = ++generation_;
+        stream = stream_;
+      }
       asio::co_spawn(io_, [this, generation, stream] { return ReadLoop(generation, stream); }, asio::detached);
       co_await WriteLoop(*stream);
       // The connection is gone: what was in flight goes first on the next one,
@@ -173,7 +189,10 @@ class Client::Core {
     auto stream = std::make_shared<internal::Stream>(
         asio::ip::tcp::socket(io_), tls_.get(),
         options_.tls_server_name.empty() ? options_.host : options_.tls_server_name);
-    stream_ = stream;
+    {
+      std::lock_guard lock(mutex_);
+      stream_ = stream;
+    }
     asio::steady_timer deadline(io_, options_.connect_timeout);
     deadline.async_wait([stream](const error_code& cancelled) {
       if (!cancelled) stream->Close();
@@ -240,6 +259,19 @@ class Client::Core {
     wire::Header header;
     std::string body;
     while (connected_ && generation == generation_) {
+      // Nothing to read for, or a caller reading its own answer (the next
+      // to come): wait, so that the socket has one reader.
+      bool park = in_flight_.empty();
+      {
+        std::lock_guard lock(mutex_);
+        park = park || alone_;
+      }
+      if (park) {
+        reader_wake_.expires_at(kNever);
+        error_code ignored;
+        co_await reader_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        continue;
+      }
       const Status status = co_await ReadFrame(*stream, &header, &body);
       if (generation != generation_) co_return;  // the loop of a connection already replaced
       if (!status.ok()) break;
@@ -300,6 +332,11 @@ class Client::Core {
       TakeIncoming();
       std::erase_if(pending_, [](const CallPtr& call) { return call->finished; });
       if (pending_.empty() || in_flight_.size() >= options_.requests_in_flight_max) {
+        if (pending_.empty() && in_flight_.empty()) {
+          // Idle: the next caller may do its own I/O (CallAlone).
+          std::lock_guard lock(mutex_);
+          idle_ = incoming_.empty() && !stream.tls();
+        }
         wake_.expires_at(kNever);
         error_code ignored;
         co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
@@ -311,6 +348,7 @@ class Client::Core {
       const std::vector<asio::const_buffer> buffers{asio::buffer(frames)};
       error = co_await stream.Write(buffers);
       if (error) break;
+      reader_wake_.cancel();  // answers to read
     }
     Disconnect();
   }
@@ -373,6 +411,7 @@ class Client::Core {
 
   void TakeIncoming() {
     std::lock_guard lock(mutex_);
+    if (!incoming_.empty()) idle_ = false;
     while (!incoming_.empty()) {
       pending_.push_back(std::move(incoming_.front()));
       incoming_.pop_front();
@@ -391,32 +430,162 @@ class Client::Core {
 
   void Disconnect() {
     connected_ = false;
-    if (stream_) stream_->Close();
+    {
+      std::lock_guard lock(mutex_);
+      idle_ = false;
+      if (stream_ && alone_) {
+        // A caller is reading it: shut it down, but keep the descriptor
+        // open (closed when the caller lets go) so that its number is not
+        // reused by the next connection under the caller's feet.
+        error_code ignored;
+        stream_->socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+      } else if (stream_) {
+        stream_->Close();
+      }
+    }
     wake_.cancel();
+    reader_wake_.cancel();
+  }
+
+  void Queue(CallPtr call) {
+    {
+      std::lock_guard lock(mutex_);
+      incoming_.push_back(std::move(call));
+    }
+    asio::post(io_, [this] { wake_.cancel(); });
+  }
+
+  // The body of `call`'s request, alone in it.
+  static std::string EncodeAlone(const struct Call& call) {
+    if (call.operation == Operation::kApply) return wire::EncodeApplyRequest(call.commands);
+    if (call.operation == Operation::kBalance) return wire::EncodeBalanceRequest(call.members);
+    return call.body;
+  }
+
+  // When the connection is idle (nothing queued, in flight or being written;
+  // in the clear), the caller sends its request and reads the answer — the
+  // next frame to come, as responses come in request order — on its own
+  // thread, while the I/O thread's reader waits and its writer may send
+  // other callers' requests behind it. Returns false, having done nothing,
+  // when the connection is not idle. A call whose connection fails on the
+  // way is handed to the I/O thread to be resent with its command ids on
+  // the next connection; one whose deadline passes is finished as expired
+  // and its connection replaced, since its answer may still come.
+  bool CallAlone(const CallPtr& call) {
+    constexpr std::size_t kAloneBodyBytesMax = 4096;  // goes whole into an idle socket's buffer
+    std::string body = EncodeAlone(*call);
+    if (body.size() > kAloneBodyBytesMax) return false;
+    std::shared_ptr<internal::Stream> stream;
+    std::uint64_t generation = 0;
+    const std::uint64_t request_id = ++next_request_id_;
+    std::string frame;
+    wire::AppendFrame(call->operation, 0, request_id, body, &frame);
+    bool sent = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (!idle_ || alone_ || !incoming_.empty() || !stream_) return false;
+      alone_ = true;
+      stream = stream_;
+      generation = generation_;
+      sent = stream->SendNow(frame) == frame.size();
+    }
+    wire::Header header;
+    std::string answer;
+    Status status = sent ? ReadFrameNow(stream->socket().native_handle(), call->deadline, &header, &answer)
+                         : Status::Unavailable("the request did not go out whole");
+    InFlight request{call->operation, {call}};
+    const bool answered = status.ok() && header.request_id == request_id && Complete(request, header, answer);
+    bool wake_reader = false;
+    {
+      std::lock_guard lock(mutex_);
+      alone_ = false;
+      wake_reader = !idle_;  // the writer sent requests meanwhile: their answers are the reader's
+    }
+    if (answered) {
+      if (wake_reader) asio::post(io_, [this] { reader_wake_.cancel(); });
+      return true;
+    }
+    const bool expired = status.code() == Status::Code::kDeadlineExceeded;
+    if (expired) call->Finish(Expired());
+    asio::post(io_, [this, call, generation, expired] {
+      if (!expired && !call->finished) pending_.push_front(call);
+      if (generation == generation_ && connected_) Disconnect();  // the stream cannot be trusted
+      wake_.cancel();
+    });
+    return true;
+  }
+
+  // Reads one response frame from `socket` (in the clear) on the calling
+  // thread, waiting at most until `deadline`.
+  static Status ReadFrameNow(int socket, Clock::time_point deadline, wire::Header* header, std::string* body) {
+    std::string header_bytes(wire::kHeaderBytes, '\0');
+    if (Status status = ReadNow(socket, deadline, header_bytes.data(), header_bytes.size()); !status.ok()) {
+      return status;
+    }
+    if (Status status = wire::DecodeHeader(header_bytes, header); !status.ok()) return status;
+    if (header->version != wire::kProtocolVersion || (header->flags & wire::kResponse) == 0) {
+      return Status::Unavailable("the server sent a frame that is not a version " +
+                                 std::to_string(wire::kProtocolVersion) + " response");
+    }
+    body->resize(header->body_bytes);
+    if (Status status = ReadNow(socket, deadline, body->data(), body->size()); !status.ok()) return status;
+    return wire::CheckBody(*header, *body);
+  }
+
+  static Status ReadNow(int socket, Clock::time_point deadline, char* data, std::size_t size) {
+    std::size_t done = 0;
+    while (done < size) {
+      const ssize_t got = ::recv(socket, data + done, size - done, MSG_DONTWAIT);
+      if (got > 0) {
+        done += static_cast<std::size_t>(got);
+        continue;
+      }
+      if (got == 0) return Status::Unavailable("connection lost: closed by the server");
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return Status::Unavailable("connection lost: " + std::string(strerror(errno)));
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return Expired();
+      pollfd readable{socket, POLLIN, 0};
+      if (::poll(&readable, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000))) < 0 && errno != EINTR) {
+        return Status::Unavailable("connection lost: " + std::string(strerror(errno)));
+      }
+    }
+    return Status::Ok();
   }
 
   const ClientOptions options_;
   asio::io_context io_;
   std::shared_ptr<asio::ssl::context> tls_;    // null: in the clear
-  std::shared_ptr<internal::Stream> stream_;   // the current connection
   asio::steady_timer wake_;
+  asio::steady_timer reader_wake_{io_, kNever};  // cancelled to wake ReadLoop
   asio::steady_timer expiry_timer_{io_};
   std::thread thread_;
   std::promise<Status> first_connect_;
 
   std::mutex mutex_;
   std::deque<CallPtr> incoming_;  // guarded by mutex_
+  std::shared_ptr<internal::Stream> stream_;  // the current connection; set under mutex_
+  std::uint64_t generation_ = 0;              // set under mutex_
+  bool idle_ = false;   // guarded: connected, nothing queued, in flight or being written, in the clear
+  bool alone_ = false;  // guarded: a caller is doing its own I/O on stream_ (CallAlone)
+  std::atomic<std::uint64_t> next_request_id_{0};
 
   // I/O thread only.
   std::deque<CallPtr> pending_;
   std::map<std::uint64_t, InFlight> in_flight_;
-  std::uint64_t next_request_id_ = 0;
-  std::uint64_t generation_ = 0;
   bool connected_ = false;
   bool stopping_ = false;
 
  public:
   // Queues a call and converts its reply when the caller asks for it.
+  // Calls and converts the reply at once (CallAndWait).
+  template <typename Value, typename Convert>
+  Result<Value> CallNow(CallPtr call, Convert convert) {
+    Result<CallReply> got = CallAndWait(std::move(call));
+    if (!got.ok()) return got.status();
+    return convert(*got);
+  }
+
   template <typename Value, typename Convert>
   std::future<Result<Value>> Call(CallPtr call, Convert convert) {
     std::future<Result<CallReply>> reply = Enqueue(std::move(call));
@@ -462,66 +631,90 @@ Result<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   return std::unique_ptr<Client>(new Client(std::move(core)));
 }
 
-std::future<Result<std::vector<CommandResult>>> Client::ApplyAsync(std::vector<Command> batch) {
+namespace {
+
+// The calls of the methods below, checked; each method makes it and either
+// queues it (…Async) or waits for it at once.
+Result<CallPtr> ApplyCall(std::vector<Command> batch) {
   if (batch.empty() || batch.size() > kBatchCommandsMax) {
-    return Refused<std::vector<CommandResult>>(
-        Status::InvalidArgument("a batch holds 1 to " + std::to_string(kBatchCommandsMax) + " commands"));
+    return Status::InvalidArgument("a batch holds 1 to " + std::to_string(kBatchCommandsMax) + " commands");
   }
   const std::size_t bytes = wire::ApplyRequestBytes(batch);
   if (bytes > wire::kBodyBytesMax) {
-    return Refused<std::vector<CommandResult>>(Status::InvalidArgument(
-        "a batch of " + std::to_string(bytes) + " bytes does not fit in one request of " +
-        std::to_string(wire::kBodyBytesMax) + "; send program commands a few at a time"));
+    return Status::InvalidArgument("a batch of " + std::to_string(bytes) + " bytes does not fit in one request of " +
+                                   std::to_string(wire::kBodyBytesMax) + "; send program commands a few at a time");
   }
-  auto call = std::make_shared<struct Call>();
+  auto call = std::make_shared<Call>();
   call->operation = Operation::kApply;
   call->commands = std::move(batch);
   call->bytes = bytes;
-  return core_->Call<std::vector<CommandResult>>(call, [](const CallReply& reply) { return reply.results; });
+  return call;
 }
 
-Result<std::vector<CommandResult>> Client::Apply(std::span<const Command> batch) {
-  return ApplyAsync(std::vector<Command>(batch.begin(), batch.end())).get();
-}
-
-std::future<Result<CommandResult>> Client::SubmitAsync(const Command& command) {
-  auto call = std::make_shared<struct Call>();
-  call->operation = Operation::kApply;
-  call->commands = {command};
-  call->bytes = wire::ApplyRequestBytes(call->commands);
-  return core_->Call<CommandResult>(call, [](const CallReply& reply) { return reply.results.front(); });
-}
-
-Result<CommandResult> Client::Submit(const Command& command) { return SubmitAsync(command).get(); }
-
-std::future<Result<std::vector<Balance>>> Client::GetBalancesAsync(std::vector<MemberKey> members) {
+Result<CallPtr> BalanceCall(std::vector<MemberKey> members) {
   if (members.empty() || members.size() > kBalanceMembersMax) {
-    return Refused<std::vector<Balance>>(
-        Status::InvalidArgument("a balance request names 1 to " + std::to_string(kBalanceMembersMax) + " members"));
+    return Status::InvalidArgument("a balance request names 1 to " + std::to_string(kBalanceMembersMax) + " members");
   }
   // Checked here: calls are packed together, and one bad member would fail them all.
   for (const MemberKey& member : members) {
-    if (member.chain == 0) return Refused<std::vector<Balance>>(Status::InvalidArgument("chain 0 is not a chain"));
+    if (member.chain == 0) return Status::InvalidArgument("chain 0 is not a chain");
   }
-  auto call = std::make_shared<struct Call>();
+  auto call = std::make_shared<Call>();
   call->operation = Operation::kBalance;
   call->members = std::move(members);
-  return core_->Call<std::vector<Balance>>(call, [](const CallReply& reply) { return reply.balances; });
+  return call;
+}
+
+std::vector<CommandResult> Results(const CallReply& reply) { return reply.results; }
+CommandResult FirstResult(const CallReply& reply) { return reply.results.front(); }
+std::vector<Balance> Balances(const CallReply& reply) { return reply.balances; }
+Balance FirstBalance(const CallReply& reply) { return reply.balances.front(); }
+
+}  // namespace
+
+std::future<Result<std::vector<CommandResult>>> Client::ApplyAsync(std::vector<Command> batch) {
+  Result<CallPtr> call = ApplyCall(std::move(batch));
+  if (!call.ok()) return Refused<std::vector<CommandResult>>(call.status());
+  return core_->Call<std::vector<CommandResult>>(*call, Results);
+}
+
+Result<std::vector<CommandResult>> Client::Apply(std::span<const Command> batch) {
+  Result<CallPtr> call = ApplyCall(std::vector<Command>(batch.begin(), batch.end()));
+  if (!call.ok()) return call.status();
+  return core_->CallNow<std::vector<CommandResult>>(*call, Results);
+}
+
+std::future<Result<CommandResult>> Client::SubmitAsync(const Command& command) {
+  return core_->Call<CommandResult>(*ApplyCall({command}), FirstResult);  // one command always fits
+}
+
+Result<CommandResult> Client::Submit(const Command& command) {
+  return core_->CallNow<CommandResult>(*ApplyCall({command}), FirstResult);
+}
+
+std::future<Result<std::vector<Balance>>> Client::GetBalancesAsync(std::vector<MemberKey> members) {
+  Result<CallPtr> call = BalanceCall(std::move(members));
+  if (!call.ok()) return Refused<std::vector<Balance>>(call.status());
+  return core_->Call<std::vector<Balance>>(*call, Balances);
 }
 
 Result<std::vector<Balance>> Client::GetBalances(std::span<const MemberKey> members) {
-  return GetBalancesAsync(std::vector<MemberKey>(members.begin(), members.end())).get();
+  Result<CallPtr> call = BalanceCall(std::vector<MemberKey>(members.begin(), members.end()));
+  if (!call.ok()) return call.status();
+  return core_->CallNow<std::vector<Balance>>(*call, Balances);
 }
 
 std::future<Result<Balance>> Client::GetBalanceAsync(MemberKey member) {
-  if (member.chain == 0) return Refused<Balance>(Status::InvalidArgument("chain 0 is not a chain"));
-  auto call = std::make_shared<struct Call>();
-  call->operation = Operation::kBalance;
-  call->members = {member};
-  return core_->Call<Balance>(call, [](const CallReply& reply) { return reply.balances.front(); });
+  Result<CallPtr> call = BalanceCall({member});
+  if (!call.ok()) return Refused<Balance>(call.status());
+  return core_->Call<Balance>(*call, FirstBalance);
 }
 
-Result<Balance> Client::GetBalance(MemberKey member) { return GetBalanceAsync(member).get(); }
+Result<Balance> Client::GetBalance(MemberKey member) {
+  Result<CallPtr> call = BalanceCall({member});
+  if (!call.ok()) return call.status();
+  return core_->CallNow<Balance>(*call, FirstBalance);
+}
 
 std::future<Result<HistoryPage>> Client::HistoryAsync(MemberKey member, std::string_view cursor,
                                                       std::uint32_t limit) {

@@ -1,6 +1,7 @@
 #include "tally/internal/stream.h"
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include <boost/asio/ssl.hpp>
 
@@ -113,6 +114,12 @@ asio::awaitable<error_code> Stream::Write(const std::vector<asio::const_buffer>&
     co_await asio::async_write(socket_, buffers, asio::redirect_error(asio::use_awaitable, error));
   }
   co_return error;
+}
+
+std::size_t Stream::SendNow(std::string_view bytes) {
+  if (tls_) return 0;  // the TLS stream's state belongs to the I/O thread
+  const ssize_t sent = ::send(socket_.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  return sent > 0 ? static_cast<std::size_t>(sent) : 0;
 }
 
 void Stream::Close() {

@@ -887,6 +887,102 @@ TEST_F(ServerTest, CallsTimeOutWhenTheServerIsGone) {
   EXPECT_EQ(result.status().code(), Status::Code::kDeadlineExceeded);
 }
 
+// Calls waited for at once (which the client makes itself when its
+// connection is idle) and queued calls, from many threads on one client and
+// one after another, every answer right.
+TEST_F(ServerTest, CallsWaitedForAtOnceAndQueuedCallsShareAClientExactly) {
+  constexpr int kThreads = 8;
+  constexpr int kRounds = 300;
+  auto client = Connect();
+  ASSERT_TRUE(client);
+  // One caller alone first: most of its calls find the connection idle.
+  for (std::uint64_t call = 1; call <= 100; ++call) {
+    auto earned = client->Submit(Earn(call, 7, 99, 5));
+    ASSERT_TRUE(earned.ok()) << earned.status().ToString();
+    ASSERT_EQ(earned->balance, static_cast<std::int64_t>(5 * call));
+    ASSERT_EQ(client->GetBalance({7, 99})->points, static_cast<std::int64_t>(5 * call));
+  }
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int thread = 0; thread < kThreads; ++thread) {
+    threads.emplace_back([&, thread] {
+      const std::uint64_t member = 100 + thread;  // each thread's own member: its balances are known
+      std::int64_t expected = 0;
+      for (int round = 0; round < kRounds; ++round) {
+        const std::uint64_t id = (static_cast<std::uint64_t>(thread + 1) << 32) | (2 * round + 1);
+        auto queued = client->SubmitAsync(Earn(id, 7, member, 1));
+        auto now = client->Submit(Earn(id + 1, 7, member, 2));
+        auto later = queued.get();
+        expected += 3;
+        if (!now.ok() || now->code != ResultCode::kOk || !later.ok() || later->code != ResultCode::kOk) ++failures;
+        if (round % 50 == 0) {
+          auto balance = client->GetBalance({7, member});
+          if (!balance.ok() || balance->points != expected) ++failures;
+        }
+        if (round % 100 == 0) {  // a retry is answered as the original, by either path
+          auto again = client->Submit(Earn(id + 1, 7, member, 2));
+          if (!again.ok() || again->sequence != now->sequence) ++failures;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto balances = client->GetBalances(std::vector<MemberKey>{{7, 100}, {7, 100 + kThreads - 1}});
+  ASSERT_TRUE(balances.ok()) << balances.status().ToString();
+  EXPECT_EQ((*balances)[0].points, 3 * kRounds);
+  EXPECT_EQ((*balances)[1].points, 3 * kRounds);
+  EXPECT_EQ(client->GetStatus()->last_sequence, 100 + std::uint64_t{kThreads} * kRounds * 2);
+}
+
+// A server that says hello on every connection and then answers nothing:
+// calls end at their deadline, whichever way they were sent, and the
+// client keeps working through the reconnections that follow.
+TEST(ClientDeadline, CallsToAServerThatNeverAnswersEndAtTheirDeadline) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const std::uint16_t port = acceptor.local_endpoint().port();
+  std::atomic<bool> done{false};
+  std::vector<asio::ip::tcp::socket> connections;  // kept open, silent
+  std::thread server([&] {
+    while (!done) {
+      error_code error;
+      asio::ip::tcp::socket socket(io);
+      acceptor.accept(socket, error);
+      if (error || done) break;
+      std::string header_bytes(wire::kHeaderBytes, '\0');
+      wire::Header header;
+      std::string body;
+      asio::read(socket, asio::buffer(header_bytes), error);
+      if (error || !wire::DecodeHeader(header_bytes, &header).ok()) continue;
+      body.resize(header.body_bytes);
+      asio::read(socket, asio::buffer(body), error);
+      std::string frame;
+      wire::AppendFrame(wire::Operation::kHello, wire::kResponse, header.request_id,
+                        wire::EncodeHelloResponse({wire::kProtocolVersion, "silent"}), &frame);
+      asio::write(socket, asio::buffer(frame), error);
+      connections.push_back(std::move(socket));
+    }
+  });
+  ClientOptions options;
+  options.port = port;
+  options.call_timeout = std::chrono::milliseconds(200);
+  {
+    auto client = Client::Connect(options);
+    ASSERT_TRUE(client.ok()) << client.status().ToString();
+    for (int call = 0; call < 3; ++call) {
+      auto result = (*client)->Submit(Earn(call + 1, 1, 42, 100));
+      EXPECT_EQ(result.status().code(), Status::Code::kDeadlineExceeded) << result.status().ToString();
+      auto queued = (*client)->SubmitAsync(Earn(call + 10, 1, 42, 100)).get();
+      EXPECT_EQ(queued.status().code(), Status::Code::kDeadlineExceeded) << queued.status().ToString();
+    }
+  }
+  done = true;
+  asio::ip::tcp::socket wake(io);  // ends the blocking accept
+  wake.connect(acceptor.local_endpoint());
+  server.join();
+}
+
 TEST_F(ServerTest, ConnectingToNothingFailsClearly) {
   const std::uint16_t port = port_;
   StopServer();

@@ -14,7 +14,9 @@
 // same command ids, which is safe because the ledger is idempotent; it never
 // reports success for a command the server did not acknowledge. A call whose
 // deadline passes returns kDeadlineExceeded: its outcome is unknown, and a
-// retry with the same command id (or Find) tells.
+// retry with the same command id (or Find) tells. Apply, Submit, GetBalance
+// and GetBalances, finding the connection idle, send the request and read
+// the answer on the calling thread (docs/server.md, "The client library").
 //
 // Thread safety: every method may be called from any thread. The client does
 // not link the engine or RocksDB.

@@ -7,11 +7,13 @@
 // and key; the client verifies the chain against its CA file (or the
 // system's) and the server's name or address against the certificate.
 //
-// Thread safety: as an Asio socket: one thread (the io_context's) at a time.
+// Thread safety: as an Asio socket: one thread (the io_context's) at a time,
+// except SendNow (below).
 #pragma once
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tally/internal/asio.h"
@@ -47,6 +49,12 @@ class Stream {
   asio::awaitable<error_code> Handshake(bool server);
   asio::awaitable<error_code> Read(asio::mutable_buffer buffer);
   asio::awaitable<error_code> Write(const std::vector<asio::const_buffer>& buffers);
+  // In the clear, from any thread: sends what the socket takes at once,
+  // without waiting, and returns how many bytes that was (0 under TLS, or
+  // when the socket's buffer is full or the connection broken). The caller
+  // makes sure that no Write is in progress and that Close() does not run
+  // meanwhile.
+  std::size_t SendNow(std::string_view bytes);
   // Shuts the connection down at once (no TLS close_notify), ending any
   // read or write in progress.
   void Close();
