@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -473,6 +475,7 @@ class Client::Core {
   // and its connection replaced, since its answer may still come.
   bool CallAlone(const CallPtr& call) {
     constexpr std::size_t kAloneBodyBytesMax = 4096;  // goes whole into an idle socket's buffer
+    if (call->bytes > kAloneBodyBytesMax || call->members.size() > kAloneBodyBytesMax / 16) return false;
     std::string body = EncodeAlone(*call);
     if (body.size() > kAloneBodyBytesMax) return false;
     std::shared_ptr<internal::Stream> stream;
