@@ -114,7 +114,7 @@ class Client::Core {
   Result<CallReply> CallAndWait(CallPtr call) {
     call->deadline = Clock::now() + options_.call_timeout;
     std::future<Result<CallReply>> future = call->promise.get_future();
-    if (!CallAlone(call)) Queue(std::move(call));
+    if (!CallAlone(call) && !SendOwn(call)) Queue(std::move(call));
     return future.get();
   }
 
@@ -149,6 +149,7 @@ class Client::Core {
       co_await WriteLoop(*stream);
       // The connection is gone: what was in flight goes first on the next one,
       // with the same command ids.
+      std::lock_guard lock(mutex_);
       for (auto entry = in_flight_.rbegin(); entry != in_flight_.rend(); ++entry) {
         for (auto call = entry->second.calls.rbegin(); call != entry->second.calls.rend(); ++call) {
           if (!(*call)->finished) pending_.push_front(*call);
@@ -176,6 +177,7 @@ class Client::Core {
         call->Finish(Expired());
         return true;
       });
+      std::lock_guard lock(mutex_);
       for (auto& [id, request] : in_flight_) {
         for (const CallPtr& call : request.calls) {
           if (call->deadline <= now) call->Finish(Expired());
@@ -263,10 +265,10 @@ class Client::Core {
     while (connected_ && generation == generation_) {
       // Nothing to read for, or a caller reading its own answer (the next
       // to come): wait, so that the socket has one reader.
-      bool park = in_flight_.empty();
+      bool park = false;
       {
         std::lock_guard lock(mutex_);
-        park = park || alone_;
+        park = in_flight_.empty() || alone_;
       }
       if (park) {
         reader_wake_.expires_at(kNever);
@@ -277,10 +279,14 @@ class Client::Core {
       const Status status = co_await ReadFrame(*stream, &header, &body);
       if (generation != generation_) co_return;  // the loop of a connection already replaced
       if (!status.ok()) break;
-      auto entry = in_flight_.find(header.request_id);
-      if (entry == in_flight_.end()) break;  // an answer to nothing: the stream is not trustworthy
-      InFlight answered = std::move(entry->second);
-      in_flight_.erase(entry);
+      InFlight answered;
+      {
+        std::lock_guard lock(mutex_);
+        auto entry = in_flight_.find(header.request_id);
+        if (entry == in_flight_.end()) break;  // an answer to nothing: the stream is not trustworthy
+        answered = std::move(entry->second);
+        in_flight_.erase(entry);
+      }
       if (!Complete(answered, header, body)) break;
       wake_.cancel();  // a slot is free
     }
@@ -331,13 +337,15 @@ class Client::Core {
 
   asio::awaitable<void> WriteLoop(internal::Stream& stream) {
     while (connected_ && !stopping_) {
-      TakeIncoming();
+      TakeIncoming();  // and the writer is busy: callers queue (SendOwn)
       std::erase_if(pending_, [](const CallPtr& call) { return call->finished; });
-      if (pending_.empty() || in_flight_.size() >= options_.requests_in_flight_max) {
-        if (pending_.empty() && in_flight_.empty()) {
-          // Idle: the next caller may do its own I/O (CallAlone).
+      if (pending_.empty() || InFlightCount() >= options_.requests_in_flight_max) {
+        {
           std::lock_guard lock(mutex_);
-          idle_ = incoming_.empty() && !stream.tls();
+          // Idle: the next caller may do its own I/O (CallAlone); with
+          // nothing of its own to send, callers may send theirs (SendOwn).
+          idle_ = pending_.empty() && in_flight_.empty() && incoming_.empty() && !stream.tls();
+          writer_waiting_ = pending_.empty() && !stream.tls();
         }
         wake_.expires_at(kNever);
         error_code ignored;
@@ -345,7 +353,7 @@ class Client::Core {
         continue;
       }
       std::string frames;
-      while (!pending_.empty() && in_flight_.size() < options_.requests_in_flight_max) PackRequest(&frames);
+      while (!pending_.empty() && InFlightCount() < options_.requests_in_flight_max) PackRequest(&frames);
       error_code error;
       const std::vector<asio::const_buffer> buffers{asio::buffer(frames)};
       error = co_await stream.Write(buffers);
@@ -372,7 +380,13 @@ class Client::Core {
       pending_.pop_front();
     }
     wire::AppendFrame(request.operation, 0, request_id, body, frames);
+    std::lock_guard lock(mutex_);
     in_flight_.emplace(request_id, std::move(request));
+  }
+
+  std::size_t InFlightCount() {
+    std::lock_guard lock(mutex_);
+    return in_flight_.size();
   }
 
   // Takes consecutive apply calls from pending_ while their commands fit in
@@ -413,6 +427,7 @@ class Client::Core {
 
   void TakeIncoming() {
     std::lock_guard lock(mutex_);
+    writer_waiting_ = false;
     if (!incoming_.empty()) idle_ = false;
     while (!incoming_.empty()) {
       pending_.push_back(std::move(incoming_.front()));
@@ -424,6 +439,7 @@ class Client::Core {
     TakeIncoming();
     for (const CallPtr& call : pending_) call->Finish(status);
     pending_.clear();
+    std::lock_guard lock(mutex_);
     for (auto& [id, request] : in_flight_) {
       for (const CallPtr& call : request.calls) call->Finish(status);
     }
@@ -435,6 +451,7 @@ class Client::Core {
     {
       std::lock_guard lock(mutex_);
       idle_ = false;
+      writer_waiting_ = false;
       if (stream_ && alone_) {
         // A caller is reading it: shut it down, but keep the descriptor
         // open (closed when the caller lets go) so that its number is not
@@ -498,6 +515,8 @@ class Client::Core {
                          : Status::Unavailable("the request did not go out whole");
     InFlight request{call->operation, {call}};
     const bool answered = status.ok() && header.request_id == request_id && Complete(request, header, answer);
+    // Answered or not, the caller is done reading: answers to requests sent
+    // behind its own (SendOwn, the writer) are the reader's.
     bool wake_reader = false;
     {
       std::lock_guard lock(mutex_);
@@ -514,6 +533,39 @@ class Client::Core {
       if (!expired && !call->finished) pending_.push_front(call);
       if (generation == generation_ && connected_) Disconnect();  // the stream cannot be trusted
       wake_.cancel();
+    });
+    return true;
+  }
+
+  // When other requests are in flight (or a caller alone is reading) and
+  // the I/O thread's writer has nothing of its own to send, a caller that
+  // waits for its answer sends its request itself, sparing the writer's
+  // wake-up; the I/O thread's reader reads the answer as for any request.
+  // Returns false, having done nothing, otherwise. A request that does not
+  // go out whole breaks the stream: the connection is replaced, and what
+  // was in flight, this call included, is resent.
+  bool SendOwn(const CallPtr& call) {
+    constexpr std::size_t kOwnBodyBytesMax = 4096;
+    if (call->bytes > kOwnBodyBytesMax || call->members.size() > kOwnBodyBytesMax / 16) return false;
+    std::string body = EncodeAlone(*call);
+    if (body.size() > kOwnBodyBytesMax) return false;
+    const std::uint64_t request_id = ++next_request_id_;
+    std::string frame;
+    wire::AppendFrame(call->operation, 0, request_id, body, &frame);
+    std::uint64_t generation = 0;
+    {
+      std::lock_guard lock(mutex_);
+      if (!writer_waiting_ || !incoming_.empty() || !stream_ || (in_flight_.empty() && !alone_) ||
+          in_flight_.size() >= options_.requests_in_flight_max) {
+        return false;
+      }
+      in_flight_.emplace(request_id, InFlight{call->operation, {call}});
+      idle_ = false;  // a caller alone, reading, wakes the reader when done
+      if (stream_->SendNow(frame) == frame.size()) return true;
+      generation = generation_;
+    }
+    asio::post(io_, [this, generation] {
+      if (generation == generation_ && connected_) Disconnect();
     });
     return true;
   }
@@ -571,11 +623,12 @@ class Client::Core {
   std::uint64_t generation_ = 0;              // set under mutex_
   bool idle_ = false;   // guarded: connected, nothing queued, in flight or being written, in the clear
   bool alone_ = false;  // guarded: a caller is doing its own I/O on stream_ (CallAlone)
+  bool writer_waiting_ = false;  // guarded: connected, in the clear, the writer waits with nothing to send
   std::atomic<std::uint64_t> next_request_id_{0};
 
+  std::map<std::uint64_t, InFlight> in_flight_;  // guarded by mutex_; callers add to it (SendOwn)
   // I/O thread only.
   std::deque<CallPtr> pending_;
-  std::map<std::uint64_t, InFlight> in_flight_;
   bool connected_ = false;
   bool stopping_ = false;
 
