@@ -5,10 +5,10 @@
 
 #include <atomic>
 #include <cerrno>
-#include <new>
 #include <system_error>
 #include <thread>
 
+#include "table_memory.h"
 #include "tally/limits.h"
 #include "tally/status.h"
 
@@ -79,12 +79,10 @@ IdIndex::Slots IdIndex::Allocate(std::size_t count) {
   // Fresh zero pages from the kernel: a big table costs nothing until its
   // pages are touched (TouchNextPages), and Release can hand pages back.
   const std::size_t bytes = count * sizeof(Slot);
-  void* mapped = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mapped == MAP_FAILED) throw std::bad_alloc();
-  return Slots(static_cast<Slot*>(mapped), Unmap(bytes));
+  return Slots(static_cast<Slot*>(MapTable(bytes)), Unmap(bytes));
 }
 
-void IdIndex::Unmap::operator()(Slot* slots) const { ::munmap(slots, bytes); }
+void IdIndex::Unmap::operator()(Slot* slots) const { UnmapTable(slots, bytes); }
 
 void IdIndex::Place(Slot* slots, std::size_t mask, Slot entry) {
   std::size_t slot = entry.fingerprint & mask;

@@ -74,7 +74,9 @@ class MemberTable {
  private:
   static std::uint64_t Fingerprint(MemberKey key);
 
-  StableVector<MemberState> states_;  // [0] unused: the index keeps numbers > 0
+  // [0] unused: the index keeps numbers > 0. Chunks of 2^15 states, 2 MB:
+  // one huge page each.
+  StableVector<MemberState, 15> states_;
   IdIndex index_;
   std::unordered_map<std::uint32_t, StableVector<std::uint32_t>> chains_;
 };

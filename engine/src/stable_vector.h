@@ -1,8 +1,10 @@
 // StableVector: a growing array whose elements never move. Elements live in
-// chunks of 2^14 allocated as needed, so growing costs one chunk at a time
-// (no doubling that copies everything, which stopped the writer for a
+// chunks of 2^ChunkBits allocated as needed, so growing costs one chunk at a
+// time (no doubling that copies everything, which stopped the writer for a
 // second at ten million members), and a pointer or index to an element stays
-// valid for the vector's life. Elements are only appended.
+// valid for the vector's life. Elements are only appended. Chunks come from
+// MapTable: a chunk of 2 MB or more is in huge pages where the kernel gives
+// them (table_memory.h).
 //
 // Thread safety: none.
 #pragma once
@@ -12,12 +14,14 @@
 #include <utility>
 #include <vector>
 
+#include "table_memory.h"
+
 namespace tally::internal {
 
-template <typename T>
+template <typename T, std::size_t ChunkBits = 14>
 class StableVector {
  public:
-  static constexpr std::size_t kChunkBits = 14;
+  static constexpr std::size_t kChunkBits = ChunkBits;
   static constexpr std::size_t kChunkSize = std::size_t{1} << kChunkBits;
 
   // `count` default elements.
@@ -30,7 +34,7 @@ class StableVector {
 
   template <typename... Args>
   T& emplace_back(Args&&... args) {
-    if (size_ == capacity()) chunks_.push_back(std::make_unique<T[]>(kChunkSize));
+    if (size_ == capacity()) chunks_.push_back(NewChunk());
     T& element = (*this)[size_++];
     element = T(std::forward<Args>(args)...);
     return element;
@@ -40,7 +44,22 @@ class StableVector {
   std::size_t capacity() const { return chunks_.size() * kChunkSize; }
 
  private:
-  std::vector<std::unique_ptr<T[]>> chunks_;
+  static constexpr std::size_t kChunkBytes = kChunkSize * sizeof(T);
+  struct DeleteChunk {
+    void operator()(T* chunk) const {
+      std::destroy_n(chunk, kChunkSize);
+      UnmapTable(chunk, kChunkBytes);
+    }
+  };
+  using Chunk = std::unique_ptr<T[], DeleteChunk>;
+  static Chunk NewChunk() {
+    static_assert(alignof(T) <= 4096, "chunks are page-aligned");
+    T* chunk = static_cast<T*>(MapTable(kChunkBytes));
+    std::uninitialized_value_construct_n(chunk, kChunkSize);  // no throw for the tables' types
+    return Chunk(chunk);
+  }
+
+  std::vector<Chunk> chunks_;
   std::size_t size_ = 0;
 };
 
