@@ -34,7 +34,7 @@ def main():
     lines.append("")
     lines.append("| ratio (best events/s) | value |")
     lines.append("| --- | ---: |")
-    for suffix in ("", "-earn-only"):
+    for suffix in ("", "-earn-only", "-earn-only-after-sweep"):
         for peer in ("postgres", "redis", "redis-pipelined"):
             mine, theirs = "tally" + suffix, peer + suffix
             if theirs in best and mine in best and best[theirs] > 0:

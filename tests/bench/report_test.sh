@@ -28,6 +28,8 @@ run() {  # run LABEL CONNECTIONS EVENTS_PER_SECOND P50 P99 EXACT
   run postgres-earn-only 32 10000 1000 3000 true
   run redis-earn-only 32 50000 1000 2000 false
   run redis-pipelined-earn-only 32 250000 5000 20000 true
+  run tally-earn-only-after-sweep 4 600000 5000 9000 true
+  run postgres-earn-only-after-sweep 32 8000 1000 3000 true
 } > "$scratch/runs.jsonl"
 
 output="$(python3 "$report" "$scratch/runs.jsonl" "$scratch" --no-chart 2>&1)"
@@ -40,6 +42,7 @@ expect() {  # expect LINE: the report has this exact line
 }
 [ "$code" -eq 0 ] || { echo "FAIL: report.py exited $code"; failures=$((failures + 1)); }
 expect "| tally / postgres | 100.0× |"
+expect "| tally-earn-only-after-sweep / postgres-earn-only-after-sweep | 75.0× |"
 expect "| tally ≥ 100× postgres, default mix | 100.0× | yes |"
 expect "| tally ≥ 20× redis, default mix | 20.0× | yes |"
 expect "| tally ≥ 5× redis-pipelined, default mix | 5.0× | yes |"
@@ -50,7 +53,7 @@ expect "| tally's p99 ≤ postgres's at equal load (median round) | 2,002 µs ag
 expect "| tally's p99 ≤ redis's at equal load (median round) | 2,002 µs against 1,500 µs | no |"
 expect "| tally-8-clients's p99 ≤ redis's at equal load (median round) | 2,000 µs against 1,500 µs | no |"
 expect "| tally-8-clients's p99 ≤ postgres's at equal load (median round) | 2,000 µs against 6,000 µs | yes |"
-expect "| every run exact | 20 of 21 runs | no |"
+expect "| every run exact | 22 of 23 runs | no |"
 [ -f "$scratch/comparison.md" ] || { echo "FAIL: no comparison.md"; failures=$((failures + 1)); }
 if [ "$failures" -ne 0 ]; then
   echo "$output"
