@@ -2,15 +2,16 @@
 // chunks of 2^ChunkBits allocated as needed, so growing costs one chunk at a
 // time (no doubling that copies everything, which stopped the writer for a
 // second at ten million members), and a pointer or index to an element stays
-// valid for the vector's life. Elements are only appended. Chunks come from
-// MapTable: a chunk of 2 MB or more is in huge pages where the kernel gives
-// them (table_memory.h).
+// valid for the vector's life. Elements are only appended. A chunk of 2 MB
+// or more comes from MapTable, in huge pages where the kernel gives them
+// (table_memory.h).
 //
 // Thread safety: none.
 #pragma once
 
 #include <cstddef>
 #include <memory>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -45,16 +46,26 @@ class StableVector {
 
  private:
   static constexpr std::size_t kChunkBytes = kChunkSize * sizeof(T);
+  // Chunks of a huge page or more are mapped on their own; smaller ones
+  // come from the allocator (a ledger may have many chains, each with a
+  // small list of its members, and the kernel limits how many mappings a
+  // process has).
+  static constexpr bool kMapped = kChunkBytes >= kHugePageBytes;
+  static constexpr std::align_val_t kAlignment{alignof(T)};
   struct DeleteChunk {
     void operator()(T* chunk) const {
       std::destroy_n(chunk, kChunkSize);
-      UnmapTable(chunk, kChunkBytes);
+      if constexpr (kMapped) {
+        UnmapTable(chunk, kChunkBytes);
+      } else {
+        ::operator delete(chunk, kChunkBytes, kAlignment);
+      }
     }
   };
   using Chunk = std::unique_ptr<T[], DeleteChunk>;
   static Chunk NewChunk() {
-    static_assert(alignof(T) <= 4096, "chunks are page-aligned");
-    T* chunk = static_cast<T*>(MapTable(kChunkBytes));
+    static_assert(alignof(T) <= 4096, "mapped chunks are page-aligned");
+    T* chunk = static_cast<T*>(kMapped ? MapTable(kChunkBytes) : ::operator new(kChunkBytes, kAlignment));
     std::uninitialized_value_construct_n(chunk, kChunkSize);  // no throw for the tables' types
     return Chunk(chunk);
   }

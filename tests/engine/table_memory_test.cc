@@ -119,5 +119,23 @@ TEST(TableMemory, ChunksOfTwoMegabytesKeepElementsInPlace) {
   }
 }
 
+TEST(TableMemory, SmallChunksComeFromTheAllocatorAndKeepElementsInPlace) {
+  using Vector = StableVector<Line, 10>;  // 1,024 lines: 64 KB a chunk
+  Vector lines;
+  std::vector<Line*> addresses;
+  for (std::size_t index = 0; index < 5 * Vector::kChunkSize + 3; ++index) {
+    Line& line = lines.emplace_back();
+    ASSERT_EQ(line.value, 7u);
+    line.value = index;
+    line.owned.assign(index % 4, static_cast<int>(index));
+    addresses.push_back(&line);
+  }
+  for (std::size_t index = 0; index < addresses.size(); ++index) {
+    ASSERT_EQ(&lines[index], addresses[index]) << "element " << index << " moved";
+    ASSERT_EQ(lines[index].value, index);
+    ASSERT_EQ(reinterpret_cast<std::uintptr_t>(&lines[index]) % alignof(Line), 0u);
+  }
+}
+
 }  // namespace
 }  // namespace tally::internal
