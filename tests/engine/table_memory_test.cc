@@ -98,21 +98,29 @@ struct alignas(64) Line {
   std::vector<int> owned;  // the chunk's elements must be destroyed, not just unmapped
 };
 
-TEST(TableMemory, ChunksOfTwoMegabytesKeepElementsInPlace) {
-  using Vector = StableVector<Line, 15>;  // 32,768 lines of 64 bytes: 2 MB a chunk
-  Vector lines;
+// Appends `count` lines, each value-initialized and then given its index
+// and something owned; every line is still at its address, with its value.
+template <typename Vector>
+void FillAndCheck(Vector& lines, std::size_t count) {
   std::vector<Line*> addresses;
-  for (std::size_t index = 0; index < 3 * Vector::kChunkSize + 5; ++index) {
+  for (std::size_t index = 0; index < count; ++index) {
     Line& line = lines.emplace_back();
     ASSERT_EQ(line.value, 7u) << "elements start value-initialized";
     line.value = index;
     line.owned.assign(index % 3, static_cast<int>(index));
     addresses.push_back(&line);
   }
-  for (std::size_t index = 0; index < addresses.size(); ++index) {
+  for (std::size_t index = 0; index < count; ++index) {
     ASSERT_EQ(&lines[index], addresses[index]) << "element " << index << " moved";
     ASSERT_EQ(lines[index].value, index);
+    ASSERT_EQ(reinterpret_cast<std::uintptr_t>(&lines[index]) % alignof(Line), 0u);
   }
+}
+
+TEST(TableMemory, ChunksOfTwoMegabytesKeepElementsInPlace) {
+  using Vector = StableVector<Line, 15>;  // 32,768 lines of 64 bytes: 2 MB a chunk, mapped
+  Vector lines;
+  FillAndCheck(lines, 3 * Vector::kChunkSize + 5);
   for (std::size_t chunk = 0; chunk < 4; ++chunk) {
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(&lines[chunk * Vector::kChunkSize]) % kHugePageBytes, 0u)
         << "chunk " << chunk << " starts on a huge page";
@@ -122,19 +130,7 @@ TEST(TableMemory, ChunksOfTwoMegabytesKeepElementsInPlace) {
 TEST(TableMemory, SmallChunksComeFromTheAllocatorAndKeepElementsInPlace) {
   using Vector = StableVector<Line, 10>;  // 1,024 lines: 64 KB a chunk
   Vector lines;
-  std::vector<Line*> addresses;
-  for (std::size_t index = 0; index < 5 * Vector::kChunkSize + 3; ++index) {
-    Line& line = lines.emplace_back();
-    ASSERT_EQ(line.value, 7u);
-    line.value = index;
-    line.owned.assign(index % 4, static_cast<int>(index));
-    addresses.push_back(&line);
-  }
-  for (std::size_t index = 0; index < addresses.size(); ++index) {
-    ASSERT_EQ(&lines[index], addresses[index]) << "element " << index << " moved";
-    ASSERT_EQ(lines[index].value, index);
-    ASSERT_EQ(reinterpret_cast<std::uintptr_t>(&lines[index]) % alignof(Line), 0u);
-  }
+  FillAndCheck(lines, 5 * Vector::kChunkSize + 3);
 }
 
 }  // namespace
