@@ -13,12 +13,6 @@ namespace {
 // measured on the engine benchmark (docs/performance.md).
 constexpr std::size_t kPrefetchDistance = 8;
 
-// A group of at most this many events that finds the log writer idle is
-// written by the caller that applied it (LogWriter::Enqueue): at light load
-// that spares the request a thread's wake-up; a larger group goes to the
-// log writer, so that the next group is applied while it is written.
-constexpr std::size_t kWriteHereEventsMax = 64;
-
 std::uint64_t SystemClockUs() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                         std::chrono::system_clock::now().time_since_epoch())

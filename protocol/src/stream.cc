@@ -106,6 +106,16 @@ asio::awaitable<error_code> Stream::Read(asio::mutable_buffer buffer) {
   co_return error;
 }
 
+asio::awaitable<error_code> Stream::ReadSome(asio::mutable_buffer buffer, std::size_t* read) {
+  error_code error;
+  if (tls_) {
+    *read = co_await tls_->stream.async_read_some(buffer, asio::redirect_error(asio::use_awaitable, error));
+  } else {
+    *read = co_await socket_.async_read_some(buffer, asio::redirect_error(asio::use_awaitable, error));
+  }
+  co_return error;
+}
+
 asio::awaitable<error_code> Stream::Write(const std::vector<asio::const_buffer>& buffers) {
   error_code error;
   if (tls_) {

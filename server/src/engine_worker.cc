@@ -18,10 +18,26 @@ Reply StatusError(const Status& status) {
   return ErrorReply(code, status.message());
 }
 
+// How much a request adds to a round the I/O thread may run: its commands
+// or members, one for a query of one member or the status; more than a
+// round may hold for the rest (histories, segments, tokens, backups: the
+// worker runs those, and the I/O thread keeps serving meanwhile).
+std::size_t IoRoundShare(const Request& request) {
+  if (const auto* commands = std::get_if<std::vector<Command>>(&request)) return std::max<std::size_t>(commands->size(), 1);
+  if (const auto* members = std::get_if<std::vector<MemberKey>>(&request)) return std::max<std::size_t>(members->size(), 1);
+  const bool small = std::holds_alternative<wire::FindRequest>(request) ||
+                     std::holds_alternative<wire::MemberStatusRequest>(request) ||
+                     std::holds_alternative<StatusRequest>(request) || std::holds_alternative<DeniedRequest>(request);
+  return small ? 1 : kWriteHereEventsMax + 1;
+}
+
 }  // namespace
 
-EngineWorker::EngineWorker(Ledger& ledger, std::function<std::uint64_t()> connections)
-    : ledger_(ledger), connections_(std::move(connections)), thread_([this] { Run(); }) {}
+EngineWorker::EngineWorker(Ledger& ledger, std::function<std::uint64_t()> connections, PostToIoThread post_to_io_thread)
+    : ledger_(ledger),
+      connections_(std::move(connections)),
+      post_to_io_thread_(std::move(post_to_io_thread)),
+      thread_([this] { Run(); }) {}
 
 EngineWorker::~EngineWorker() { Stop(); }
 
@@ -36,6 +52,11 @@ void EngineWorker::Stop() {
   held_done_.wait(lock, [&] { return held_ == 0; });
 }
 
+EngineWorker::Rounds EngineWorker::rounds() const {
+  std::lock_guard lock(mutex_);
+  return rounds_;
+}
+
 void EngineWorker::Started() {
   std::lock_guard lock(held_mutex_);
   ++held_;
@@ -47,16 +68,44 @@ void EngineWorker::Finished() {
 }
 
 void EngineWorker::Submit(Request request, Completion completion) {
+  bool post = false;
+  bool wake_worker = false;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {
       completion(ErrorReply(wire::ErrorCode::kUnavailable, "the server is shutting down"));
       return;
     }
+    const std::size_t share = IoRoundShare(request);
+    const bool engine_idle = !running_ && queue_.empty();
     queue_.push_back(Job{std::move(request), std::move(completion)});
-    pending_hint_.store(true, std::memory_order_release);
+    if (io_round_posted_ && io_round_share_ + share <= kWriteHereEventsMax) {
+      io_round_share_ += share;  // joins the round the I/O thread runs next
+    } else if (io_round_posted_) {
+      // The round is no longer small: the worker takes it (and the posted
+      // call finds nothing to do).
+      io_round_posted_ = false;
+      wake_worker = true;
+    } else if (post_to_io_thread_ && engine_idle && share <= kWriteHereEventsMax) {
+      io_round_posted_ = true;
+      io_round_share_ = share;
+      post = true;
+    } else {
+      wake_worker = true;
+    }
+    if (wake_worker) pending_hint_.store(true, std::memory_order_release);
   }
-  wake_.notify_one();
+  if (post) post_to_io_thread_([this] { RunOnIoThread(); });
+  if (wake_worker) wake_.notify_one();
+}
+
+void EngineWorker::TakeJobs(std::vector<Job>& jobs) {
+  while (!queue_.empty() && jobs.size() < kWorkerJobsPerRoundMax) {
+    jobs.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  pending_hint_.store(!queue_.empty(), std::memory_order_release);
+  running_ = true;
 }
 
 void EngineWorker::Run() {
@@ -65,28 +114,53 @@ void EngineWorker::Run() {
     SpinBriefly();
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      // A round posted to the I/O thread is its own, unless the server
+      // stops (then the I/O thread may never run it).
+      wake_.wait(lock, [&] { return !running_ && (stopping_ || (!queue_.empty() && !io_round_posted_)); });
       if (queue_.empty()) return;  // stopping, and nothing left to do
-      while (!queue_.empty() && jobs.size() < kWorkerJobsPerRoundMax) {
-        jobs.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-      pending_hint_.store(!queue_.empty(), std::memory_order_release);
+      TakeJobs(jobs);
+      ++rounds_.worker;
     }
-    // In arrival order: runs of apply requests go to the ledger together.
-    for (std::size_t begin = 0; begin < jobs.size();) {
-      if (!std::holds_alternative<std::vector<Command>>(jobs[begin].request)) {
-        AnswerQuery(jobs[begin]);
-        ++begin;
-        continue;
-      }
-      std::size_t end = begin;
-      while (end < jobs.size() && std::holds_alternative<std::vector<Command>>(jobs[end].request)) ++end;
-      ApplyRun(jobs, begin, end);
-      begin = end;
-    }
-    jobs.clear();
+    RunRound(jobs);
+    std::lock_guard lock(mutex_);
+    running_ = false;
   }
+}
+
+void EngineWorker::RunOnIoThread() {
+  std::vector<Job> jobs;
+  {
+    std::lock_guard lock(mutex_);
+    if (!io_round_posted_) return;  // handed to the worker meanwhile
+    io_round_posted_ = false;
+    if (running_ || queue_.empty()) return;  // the worker took it, stopping
+    TakeJobs(jobs);
+    ++rounds_.io_thread;
+  }
+  RunRound(jobs);
+  bool more = false;
+  {
+    std::lock_guard lock(mutex_);
+    running_ = false;
+    more = !queue_.empty() || stopping_;  // submitted meanwhile from another thread
+  }
+  if (more) wake_.notify_one();
+}
+
+void EngineWorker::RunRound(std::vector<Job>& jobs) {
+  // In arrival order: runs of apply requests go to the ledger together.
+  for (std::size_t begin = 0; begin < jobs.size();) {
+    if (!std::holds_alternative<std::vector<Command>>(jobs[begin].request)) {
+      AnswerQuery(jobs[begin]);
+      ++begin;
+      continue;
+    }
+    std::size_t end = begin;
+    while (end < jobs.size() && std::holds_alternative<std::vector<Command>>(jobs[end].request)) ++end;
+    ApplyRun(jobs, begin, end);
+    begin = end;
+  }
+  jobs.clear();
 }
 
 // Waking a sleeping thread costs tens of microseconds on a virtual machine,

@@ -1,13 +1,22 @@
-// EngineWorker: the one thread that calls the ledger. Sessions submit decoded
-// requests; the worker takes everything queued, applies consecutive apply
+// EngineWorker: runs the ledger's calls for tallyd. Sessions submit decoded
+// requests; a round takes everything queued, applies consecutive apply
 // requests together through Ledger::ApplyBatches (one group commit for many
 // connections' batches), answers queries in arrival order between them, and
 // hands each encoded response to the request's completion once what it
-// depends on is durable. Neither the worker nor the I/O thread waits on the
-// disk: the ledger's log writer does, and completes the replies.
+// depends on is durable.
 //
-// Thread safety: Submit() from any thread; completions run on the worker
-// thread or the ledger's log writer thread and must only post elsewhere.
+// Rounds run one at a time, on one of two threads. Under load, on the
+// worker's own thread: the I/O thread reads and decodes the next requests
+// while the worker applies, and neither waits on the disk (the ledger's log
+// writer does, and completes the replies). At light load — a small request
+// that finds the engine idle — on the I/O thread itself, posted behind the
+// requests it has already read: the round and the write of its small group
+// run there, and the request is read, applied, made durable and answered
+// without waking any other thread (as a single-threaded server would).
+//
+// Thread safety: Submit() from any thread; completions run on the thread
+// of the round, or the ledger's log writer thread, and must only post
+// elsewhere.
 #pragma once
 
 #include <atomic>
@@ -59,14 +68,27 @@ class EngineWorker {
  public:
   using Completion = std::function<void(Reply)>;
 
+  // Runs a function on the I/O thread, after what is already queued there.
+  using PostToIoThread = std::function<void(std::function<void()>)>;
+
   // `connections` is read for status responses. For the worker never to
   // wait for an fsync, `ledger` is opened with queries_answer_early (else
-  // each query waits for the group commit before it).
-  EngineWorker(Ledger& ledger, std::function<std::uint64_t()> connections);
+  // each query waits for the group commit before it). Without
+  // `post_to_io_thread` every round runs on the worker's thread; with it,
+  // Submit() must be called on that I/O thread.
+  EngineWorker(Ledger& ledger, std::function<std::uint64_t()> connections,
+               PostToIoThread post_to_io_thread = nullptr);
   ~EngineWorker();  // stops after the queue is drained and every reply is given
 
   void Submit(Request request, Completion completion);
   void Stop();
+
+  // Rounds run so far on each thread (for tests and status).
+  struct Rounds {
+    std::uint64_t worker = 0;
+    std::uint64_t io_thread = 0;
+  };
+  Rounds rounds() const;
 
  private:
   struct Job {
@@ -75,6 +97,10 @@ class EngineWorker {
   };
 
   void Run();
+  void RunOnIoThread();
+  // Takes the queue's first jobs (with mutex_ held).
+  void TakeJobs(std::vector<Job>& jobs);
+  void RunRound(std::vector<Job>& jobs);
   void SpinBriefly();
   void ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size_t end);
   // Answers the query now and completes it once what it saw is durable.
@@ -86,11 +112,16 @@ class EngineWorker {
   Ledger& ledger_;
   std::function<std::uint64_t()> connections_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
-  std::mutex mutex_;
+  const PostToIoThread post_to_io_thread_;
+  mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Job> queue_;
   bool stopping_ = false;
-  std::atomic<bool> pending_hint_{false};  // the queue may be non-empty
+  bool running_ = false;          // a round is running, on either thread
+  bool io_round_posted_ = false;  // the queue is the I/O thread's next round
+  std::size_t io_round_share_ = 0;  // its requests' IoRoundShare
+  Rounds rounds_;
+  std::atomic<bool> pending_hint_{false};  // the queue may have work for the worker
   std::mutex held_mutex_;
   std::condition_variable held_done_;
   std::uint64_t held_ = 0;                 // replies waiting for the log writer

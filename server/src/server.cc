@@ -12,7 +12,8 @@ Server::Server(Ledger& ledger, const ServerOptions& options)
       signals_(io_),
       options_(options),
       budget_(options.request_bytes_max),
-      worker_(ledger, [this] { return connections_.load(); }) {}
+      worker_(ledger, [this] { return connections_.load(); },
+              [this](std::function<void()> round) { asio::post(io_, std::move(round)); }) {}
 
 Server::~Server() { worker_.Stop(); }
 

@@ -203,9 +203,26 @@ asio::awaitable<void> Session::Watch(Deadline& deadline) {
   }
 }
 
+asio::awaitable<error_code> Session::Fill(Inbox& inbox, std::size_t bytes) {
+  while (inbox.end - inbox.begin < bytes) {
+    if (inbox.begin > 0) {  // what was taken makes room
+      inbox.bytes.erase(0, inbox.begin);
+      inbox.end -= inbox.begin;
+      inbox.begin = 0;
+    }
+    const std::size_t room = std::max(bytes, kReadChunkBytes);
+    if (inbox.bytes.size() < room) inbox.bytes.resize(room);
+    std::size_t read = 0;
+    const error_code error =
+        co_await stream_.ReadSome(asio::buffer(inbox.bytes.data() + inbox.end, inbox.bytes.size() - inbox.end), &read);
+    if (error) co_return error;
+    inbox.end += read;
+  }
+  co_return error_code();
+}
+
 asio::awaitable<void> Session::ReadLoop() {
-  std::string header_bytes(wire::kHeaderBytes, '\0');
-  std::string body;
+  Inbox inbox;
   while (!reading_done_) {
     // Backpressure: with the in-flight limit reached, stop reading.
     while (in_flight_ >= kRequestsInFlightPerConnectionMax && !reading_done_) {
@@ -220,10 +237,10 @@ asio::awaitable<void> Session::ReadLoop() {
     // flood of silent connections does not hold the connection slots long.
     read_deadline_.After(
         milliseconds(hello_done_ ? options_.idle_timeout_ms : std::min(options_.idle_timeout_ms, options_.io_timeout_ms)));
-    error = co_await stream_.Read(asio::buffer(header_bytes));
+    error = co_await Fill(inbox, wire::kHeaderBytes);
     if (error) break;  // closed by the peer, a deadline, or Stop()
     wire::Header header;
-    if (Status status = wire::DecodeHeader(header_bytes, &header); !status.ok()) {
+    if (Status status = wire::DecodeHeader(inbox.View(wire::kHeaderBytes), &header); !status.ok()) {
       SendError(0, ErrorCode::kBadFrame, status.message());
       break;
     }
@@ -249,18 +266,26 @@ asio::awaitable<void> Session::ReadLoop() {
       co_await wake_reader_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     }
     if (reading_done_) break;
-    body.resize(header.body_bytes);
+    const std::size_t frame_bytes = wire::kHeaderBytes + header.body_bytes;
     read_deadline_.After(milliseconds(options_.io_timeout_ms));
-    error = co_await stream_.Read(asio::buffer(body));
+    error = co_await Fill(inbox, frame_bytes);
     read_deadline_.Clear();
+    const std::string_view body = inbox.View(frame_bytes).substr(wire::kHeaderBytes);
     Status checked = error ? Status::Unavailable(error.message()) : wire::CheckBody(header, body);
     if (error || !checked.ok() || !Handle(header, body, charge)) {
       if (!error && !checked.ok()) SendError(header.request_id, ErrorCode::kBadFrame, checked.message());
       options_.budget->Release(charge);  // not in flight: Handle takes the charge only when it submits
       break;
     }
+    inbox.begin += frame_bytes;
     // Memory goes back as requests are answered, not when the connection ends.
-    if (body.capacity() > kLargeRequestBodyBytes) std::string().swap(body);
+    if (inbox.bytes.size() > kLargeRequestBodyBytes && inbox.end - inbox.begin <= kReadChunkBytes) {
+      std::string rest = inbox.bytes.substr(inbox.begin, inbox.end - inbox.begin);
+      rest.resize(kReadChunkBytes);
+      inbox.bytes.swap(rest);
+      inbox.end -= inbox.begin;
+      inbox.begin = 0;
+    }
   }
   reading_done_ = true;
   read_deadline_.Clear();

@@ -1,12 +1,14 @@
 // Session: one client connection. A visible loop reads a header, checks its
 // limits, reads the body, decodes it and hands it to the engine worker; a
 // second loop writes responses in the order they complete. Both run as
-// coroutines on the server's single I/O thread.
+// coroutines on the server's single I/O thread. Reads take whatever has
+// arrived into an inbox, and requests are cut from it (Inbox, below).
 //
 // Limits: at most kRequestsInFlightPerConnectionMax requests in flight, from
 // the header read to the response written (then the session stops reading:
 // backpressure); every request charged to the server's RequestBudget
-// before its body is read (the session waits while it does not fit);
+// before more than the inbox's 16 KiB of its body is read (the session
+// waits while it does not fit);
 // frames of at most wire::kBodyBytesMax, and a hello of at most
 // kHelloBodyBytesMax; an idle deadline between requests (the I/O deadline
 // before hello) and an I/O deadline for a body to arrive or a response to
@@ -58,6 +60,20 @@ class Session : public std::enable_shared_from_this<Session> {
   // The TLS handshake (under the I/O deadline), then the two loops.
   asio::awaitable<void> Run();
   asio::awaitable<void> ReadLoop();
+  // What has been read from the connection and not yet handled. One read
+  // takes whatever has arrived (up to kReadChunkBytes, or the rest of a
+  // larger frame), and requests are cut from it as they complete: requests
+  // that arrived together reach the engine worker together, and a request
+  // costs no read of its own.
+  struct Inbox {
+    std::string bytes;
+    std::size_t begin = 0;  // bytes before are handled
+    std::size_t end = 0;    // bytes from here on are free room
+    std::string_view View(std::size_t size) const { return std::string_view(bytes).substr(begin, size); }
+  };
+  static constexpr std::size_t kReadChunkBytes = 16 << 10;
+  // Reads until `inbox` holds at least `bytes` not yet handled.
+  asio::awaitable<error_code> Fill(Inbox& inbox, std::size_t bytes);
   asio::awaitable<void> WriteLoop();
   // A deadline that moves without a system call: its timer is re-armed
   // only when the deadline comes sooner than the timer is set for (each

@@ -135,6 +135,21 @@ class RawConnection {
     return !error;
   }
 
+  // Reads the next frame, which must answer apply request `request_id`, and
+  // returns its results.
+  std::vector<CommandResult> ReadApplyResults(std::uint64_t request_id) {
+    wire::Header header;
+    std::string body;
+    std::vector<CommandResult> results;
+    if (!ReadFrame(&header, &body)) {
+      ADD_FAILURE() << "no answer to request " << request_id;
+      return results;
+    }
+    EXPECT_EQ(header.request_id, request_id);
+    EXPECT_TRUE(wire::DecodeApplyResponse(body, &results).ok());
+    return results;
+  }
+
   // Reads one frame, which must be an error with `code`, then end of stream.
   void ExpectErrorThenClose(wire::ErrorCode code) {
     wire::Header header;
@@ -578,14 +593,44 @@ TEST_F(ServerTest, PipelinedRawRequestsAreAllAnsweredInOrderDespiteBackpressure)
   }
   raw.Send(frames);
   for (std::uint64_t request = 1; request <= kRequests; ++request) {
-    wire::Header header;
-    std::string body;
-    ASSERT_TRUE(raw.ReadFrame(&header, &body));
-    EXPECT_EQ(header.request_id, request);
-    std::vector<CommandResult> results;
-    ASSERT_TRUE(wire::DecodeApplyResponse(body, &results).ok());
+    const std::vector<CommandResult> results = raw.ReadApplyResults(request);
     ASSERT_EQ(results.size(), 1u);
     EXPECT_EQ(results[0].balance, static_cast<std::int64_t>(2 * request));
+  }
+}
+
+// The server reads what has arrived and cuts requests from it: frames split
+// anywhere, frames larger than one read, and many frames in one read all
+// come out whole and in order.
+TEST_F(ServerTest, FramesSplitAnywhereOrLargerThanAReadAreAnsweredInOrder) {
+  RawConnection raw(port_);
+  raw.Hello();
+  std::string frames;
+  std::vector<std::int64_t> expected;  // the member's balance after each request
+  std::int64_t balance = 0;
+  std::uint64_t id = 1;
+  for (std::uint64_t request = 1; request <= 6; ++request) {
+    // Requests 2 and 5 carry 1,000 commands (~60 KB); the others one.
+    const std::size_t count = request % 3 == 2 ? 1000 : 1;
+    std::vector<Command> commands;
+    for (std::size_t index = 0; index < count; ++index) commands.push_back(Earn(id++, 1, 5, 3));
+    balance += 3 * static_cast<std::int64_t>(count);
+    expected.push_back(balance);
+    wire::AppendFrame(wire::Operation::kApply, 0, request, wire::EncodeApplyRequest(commands), &frames);
+  }
+  // The first frame byte by byte, then pieces of every size up to 40 KB.
+  const std::size_t first_frame = wire::kHeaderBytes + wire::EncodeApplyRequest({Earn(1, 1, 5, 3)}).size();
+  std::size_t sent = 0;
+  for (; sent < first_frame; ++sent) raw.Send(std::string_view(frames).substr(sent, 1));
+  for (std::size_t piece = 7; sent < frames.size(); piece = piece * 3 % 40'000 + 1) {
+    const std::size_t size = std::min(piece, frames.size() - sent);
+    raw.Send(std::string_view(frames).substr(sent, size));
+    sent += size;
+  }
+  for (std::uint64_t request = 1; request <= 6; ++request) {
+    const std::vector<CommandResult> results = raw.ReadApplyResults(request);
+    ASSERT_FALSE(results.empty());
+    EXPECT_EQ(results.back().balance, expected[request - 1]) << "request " << request;
   }
 }
 

@@ -64,6 +64,13 @@ inline constexpr std::uint32_t kLargeRequestBodyBytes = 64u << 10;
 inline constexpr std::uint32_t kHelloBodyBytesMax = 1024;
 // Most requests the engine worker takes from its queue at once.
 inline constexpr std::size_t kWorkerJobsPerRoundMax = 4096;
+// A group of at most this many events that finds the log writer idle is
+// written by the thread that applied it (Ledger::SmallWrites); a round of
+// at most this many commands that finds the engine idle is run by tallyd's
+// I/O thread itself (server/src/engine_worker.h). At light load each spares
+// a request a thread's wake-up; anything larger is handed on, so that the
+// next group is read and applied while one is written.
+inline constexpr std::size_t kWriteHereEventsMax = 64;
 
 // Deadlines, in milliseconds: a connection that sends nothing for the idle
 // time is closed; a frame whose body does not arrive, or a response that

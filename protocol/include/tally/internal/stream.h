@@ -1,6 +1,7 @@
 // Stream: one TCP connection, in the clear or under TLS, for the server's
 // sessions and the client library alike. Reads and writes are whole
-// (asio::async_read / async_write); one read and one write may be in
+// (asio::async_read / async_write), or a read takes what has arrived
+// (ReadSome); one read and one write may be in
 // progress at once, as on a plain socket.
 //
 // TLS (docs/security.md, "TLS"): the server presents a certificate chain
@@ -48,6 +49,9 @@ class Stream {
   // The TLS handshake; nothing in the clear.
   asio::awaitable<error_code> Handshake(bool server);
   asio::awaitable<error_code> Read(asio::mutable_buffer buffer);
+  // Reads what has arrived, at least one byte and at most the buffer's
+  // size; `*read` is how much.
+  asio::awaitable<error_code> ReadSome(asio::mutable_buffer buffer, std::size_t* read);
   asio::awaitable<error_code> Write(const std::vector<asio::const_buffer>& buffers);
   // In the clear, from any thread: sends what the socket takes at once,
   // without waiting, and returns how many bytes that was (0 under TLS, or

@@ -1,0 +1,185 @@
+// EngineWorker: where rounds run. A small request that finds the engine idle
+// is run by the I/O thread (here: the test, running what was posted to it
+// when it chooses); anything larger, or arriving while a round runs, goes to
+// the worker's thread. Replies keep arrival order either way.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "engine_worker.h"
+#include "tally/protocol.h"
+#include "../engine/test_util.h"
+
+namespace tally::server {
+namespace {
+
+using testing::Earn;
+
+// The replies given so far, in the order given.
+class Answers {
+ public:
+  EngineWorker::Completion Completion() {
+    return [this](Reply reply) {
+      std::lock_guard lock(mutex_);
+      replies_.push_back(std::move(reply));
+      given_.notify_all();
+    };
+  }
+
+  // The balances the first `count` replies carry, once they are given (the
+  // last result's balance of each apply reply).
+  std::vector<std::int64_t> Balances(std::size_t count) {
+    std::unique_lock lock(mutex_);
+    given_.wait(lock, [&] { return replies_.size() >= count; });
+    std::vector<std::int64_t> balances;
+    for (std::size_t index = 0; index < count; ++index) {
+      std::vector<CommandResult> results;
+      EXPECT_EQ(replies_[index].operation, wire::Operation::kApply);
+      EXPECT_TRUE(wire::DecodeApplyResponse(replies_[index].body, &results).ok());
+      balances.push_back(results.empty() ? -1 : results.back().balance);
+    }
+    return balances;
+  }
+
+  // The operation of the first reply, once given.
+  wire::Operation First() {
+    std::unique_lock lock(mutex_);
+    given_.wait(lock, [&] { return !replies_.empty(); });
+    return replies_.front().operation;
+  }
+
+  std::size_t size() {
+    std::lock_guard lock(mutex_);
+    return replies_.size();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable given_;
+  std::vector<Reply> replies_;
+};
+
+class EngineWorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    OpenOptions options;
+    options.queries_answer_early = true;  // as tallyd opens it
+    auto ledger = Ledger::Open(directory_.path(), options);
+    ASSERT_TRUE(ledger.ok()) << ledger.status().ToString();
+    ledger_ = std::move(ledger.value());
+  }
+
+  // What the worker posts to its I/O thread waits here until RunPosted().
+  EngineWorker::PostToIoThread PostHere() {
+    return [this](std::function<void()> round) {
+      std::lock_guard lock(posted_mutex_);
+      posted_.push_back(std::move(round));
+    };
+  }
+
+  std::size_t Posted() {
+    std::lock_guard lock(posted_mutex_);
+    return posted_.size();
+  }
+
+  void RunPosted() {
+    std::vector<std::function<void()>> posted;
+    {
+      std::lock_guard lock(posted_mutex_);
+      posted.swap(posted_);
+    }
+    for (auto& round : posted) round();
+  }
+
+  static void ExpectRounds(const EngineWorker& worker, std::uint64_t on_worker, std::uint64_t on_io_thread) {
+    const EngineWorker::Rounds rounds = worker.rounds();
+    EXPECT_EQ(rounds.worker, on_worker) << "rounds on the worker's thread";
+    EXPECT_EQ(rounds.io_thread, on_io_thread) << "rounds on the I/O thread";
+  }
+
+  // `count` earns of 10 points each to member 7, ids from `first`.
+  static std::vector<Command> Earns(std::uint64_t first, std::size_t count) {
+    std::vector<Command> commands;
+    for (std::size_t index = 0; index < count; ++index) commands.push_back(Earn(first + index, 1, 7, 10));
+    return commands;
+  }
+
+  testing::TemporaryDirectory directory_;
+  std::unique_ptr<Ledger> ledger_;
+  std::mutex posted_mutex_;
+  std::vector<std::function<void()>> posted_;
+};
+
+TEST_F(EngineWorkerTest, SmallRequestsOnAnIdleEngineAreOneRoundOnTheIoThread) {
+  EngineWorker worker(*ledger_, [] { return 0; }, PostHere());
+  Answers answers;
+  worker.Submit(Earns(1, 1), answers.Completion());
+  worker.Submit(Earns(2, 2), answers.Completion());
+  worker.Submit(Earns(4, 1), answers.Completion());
+  EXPECT_EQ(Posted(), 1u) << "one round for the three";
+  EXPECT_EQ(answers.size(), 0u) << "nothing runs before the I/O thread runs the round";
+  RunPosted();
+  EXPECT_EQ(answers.Balances(3), (std::vector<std::int64_t>{10, 30, 40}));
+  ExpectRounds(worker, 0u, 1u);
+}
+
+TEST_F(EngineWorkerTest, ALargeRequestGoesToTheWorker) {
+  EngineWorker worker(*ledger_, [] { return 0; }, PostHere());
+  Answers answers;
+  worker.Submit(Earns(1, kWriteHereEventsMax + 1), answers.Completion());
+  EXPECT_EQ(Posted(), 0u);
+  EXPECT_EQ(answers.Balances(1), (std::vector<std::int64_t>{10 * std::int64_t(kWriteHereEventsMax + 1)}));
+  ExpectRounds(worker, 1u, 0u);
+}
+
+TEST_F(EngineWorkerTest, ARoundThatGrowsPastSmallIsHandedToTheWorkerWhole) {
+  EngineWorker worker(*ledger_, [] { return 0; }, PostHere());
+  Answers answers;
+  worker.Submit(Earns(1, 1), answers.Completion());
+  worker.Submit(Earns(2, 1), answers.Completion());
+  ASSERT_EQ(Posted(), 1u);
+  // 2 + 63 commands: more than a round on the I/O thread may hold.
+  worker.Submit(Earns(3, kWriteHereEventsMax - 1), answers.Completion());
+  const std::int64_t last = 10 * std::int64_t(kWriteHereEventsMax + 1);
+  EXPECT_EQ(answers.Balances(3), (std::vector<std::int64_t>{10, 20, last}));
+  EXPECT_EQ(worker.rounds().worker, 1u) << "the three in one round";
+  RunPosted();  // finds the round gone
+  EXPECT_EQ(worker.rounds().io_thread, 0u);
+  EXPECT_EQ(answers.size(), 3u);
+}
+
+TEST_F(EngineWorkerTest, AQueryThatReadsManyEntriesGoesToTheWorker) {
+  EngineWorker worker(*ledger_, [] { return 0; }, PostHere());
+  Answers answers;
+  worker.Submit(wire::HistoryRequest{MemberKey{1, 7}, 10, {}}, answers.Completion());
+  EXPECT_EQ(Posted(), 0u);
+  EXPECT_EQ(answers.First(), wire::Operation::kHistory);
+  EXPECT_EQ(worker.rounds().worker, 1u);
+}
+
+TEST_F(EngineWorkerTest, WithoutAnIoThreadEveryRoundIsTheWorkers) {
+  EngineWorker worker(*ledger_, [] { return 0; });
+  Answers answers;
+  worker.Submit(Earns(1, 1), answers.Completion());
+  EXPECT_EQ(answers.Balances(1), (std::vector<std::int64_t>{10}));
+  ExpectRounds(worker, 1u, 0u);
+}
+
+TEST_F(EngineWorkerTest, StopAnswersARoundTheIoThreadNeverRan) {
+  EngineWorker worker(*ledger_, [] { return 0; }, PostHere());
+  Answers answers;
+  worker.Submit(Earns(1, 1), answers.Completion());
+  ASSERT_EQ(Posted(), 1u);
+  worker.Stop();  // as when the I/O thread has stopped
+  EXPECT_EQ(answers.Balances(1), (std::vector<std::int64_t>{10}));
+  EXPECT_EQ(worker.rounds().worker, 1u);
+  RunPosted();
+  EXPECT_EQ(worker.rounds().io_thread, 0u);
+  EXPECT_EQ(answers.size(), 1u);
+}
+
+}  // namespace
+}  // namespace tally::server
