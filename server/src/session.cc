@@ -413,6 +413,18 @@ void Session::Send(Operation operation, std::uint64_t request_id, std::string_vi
   }
   Outgoing outgoing{std::string(), reply, charge};
   wire::AppendFrame(operation, wire::kResponse, request_id, body, &outgoing.frame);
+  if (outbox_.empty() && !writing_) {
+    // The write loop is idle: send now what the socket takes, sparing the
+    // reply two trips through the I/O thread's queue (waking the loop, and
+    // the completion of its write).
+    const std::size_t sent = stream_.SendNow(outgoing.frame);
+    if (sent == outgoing.frame.size()) {
+      Written(reply, charge);
+      if (reading_done_ && in_flight_ == 0) wake_writer_.cancel();  // everything answered: the loop closes
+      return;
+    }
+    outgoing.frame.erase(0, sent);
+  }
   outbox_.push_back(std::move(outgoing));
   wake_writer_.cancel();
 }
@@ -444,7 +456,9 @@ asio::awaitable<void> Session::WriteLoop() {
     for (const Outgoing& outgoing : frames) buffers.push_back(asio::buffer(outgoing.frame));
     error_code error;
     write_deadline_.After(milliseconds(options_.io_timeout_ms));
+    writing_ = true;
     error = co_await stream_.Write(buffers);
+    writing_ = false;
     write_deadline_.Clear();
     for (const Outgoing& outgoing : frames) Written(outgoing.reply, outgoing.charge);
     if (error) break;

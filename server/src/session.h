@@ -122,6 +122,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<TokenInfo> identity_;
   // Why `request` is outside this connection's token; empty when it is not.
   std::string Refusal(const Request& request) const;
+  bool writing_ = false;             // the write loop has a write in progress
   bool reading_done_ = false;        // no more requests will be read
   bool closed_ = false;
 };

@@ -170,6 +170,7 @@ class RawConnection {
   }
 
   void Close() { socket_.close(); }
+  void StopSending() { socket_.shutdown(asio::ip::tcp::socket::shutdown_send); }
 
   // True once the server has closed the connection (what it sent before
   // is skipped).
@@ -632,6 +633,28 @@ TEST_F(ServerTest, FramesSplitAnywhereOrLargerThanAReadAreAnsweredInOrder) {
     ASSERT_FALSE(results.empty());
     EXPECT_EQ(results.back().balance, expected[request - 1]) << "request " << request;
   }
+}
+
+// A client that sends its last requests and shuts its side gets every
+// answer, then the end of the stream: the server closes once nothing is in
+// flight, whichever comes first, its end of reading or the last reply.
+TEST_F(ServerTest, AClientThatStopsSendingGetsItsAnswersThenTheEnd) {
+  for (std::uint64_t requests = 1; requests <= 3; ++requests) {
+    RawConnection raw(port_);
+    raw.Hello();
+    std::string frames;
+    for (std::uint64_t request = 1; request <= requests; ++request) {
+      wire::AppendFrame(wire::Operation::kApply, 0, request,
+                        wire::EncodeApplyRequest({Earn(100 * requests + request, 1, 11, 1)}), &frames);
+    }
+    raw.Send(frames);
+    raw.StopSending();
+    for (std::uint64_t request = 1; request <= requests; ++request) {
+      EXPECT_EQ(raw.ReadApplyResults(request).size(), 1u);
+    }
+    raw.ExpectClosed();
+  }
+  EXPECT_EQ(Connect()->GetBalance({1, 11})->points, 6);
 }
 
 TEST_F(ServerTest, AFullDiskIsAnsweredUnavailableAndServedAgainWhenSpaceReturns) {
