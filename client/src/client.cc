@@ -2,13 +2,16 @@
 // queued commands into apply requests, pipelines requests, matches responses
 // by request id, enforces every call's deadline, and on a lost connection
 // reconnects and resends what was not answered. A caller that waits for its
-// answer at once and finds the connection idle does its own I/O instead
-// (CallAlone), which spares it two thread wake-ups.
+// answer at once sends its own request when the writer has nothing to send
+// (SendOwn), and callers waiting for answers read them themselves, one at a
+// time, passing the reading role on (ReadAsCaller): each spares the call a
+// thread wake-up.
 #include "tally/client.h"
 
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -32,6 +35,11 @@ constexpr std::chrono::milliseconds kReconnectDelayMin{5};
 constexpr std::chrono::milliseconds kReconnectDelayMax{500};
 constexpr std::chrono::milliseconds kDeadlineCheckIntervalMax{20};
 
+// A waiting caller's call signals it (Call::signal) when done or when
+// handed the reading role.
+constexpr std::uint32_t kSignalDone = 1;
+constexpr std::uint32_t kSignalRead = 2;
+
 struct CallReply {
   std::vector<CommandResult> results;  // apply
   std::vector<Balance> balances;       // balance
@@ -47,13 +55,20 @@ struct Call {
   std::vector<MemberKey> members;  // balance
   std::string body;                // other queries: the encoded request body
   Clock::time_point deadline;
-  bool finished = false;          // whoever holds the call: the I/O thread, or the caller doing its own I/O
+  bool waiter = false;   // a caller's thread waits for it (CallAndWait), and may read answers meanwhile
+  bool finished = false;  // whoever holds the call: the I/O thread, or the caller reading answers
   std::promise<Result<CallReply>> promise;
+  // For a waiter: kSignalDone once finished; kSignalRead when handed the
+  // reading role.
+  std::atomic<std::uint32_t> signal{0};
+  std::uint64_t reading_generation = 0;  // guarded by the client's mutex: the connection it was handed the role on
 
   void Finish(Result<CallReply> result) {
     if (finished) return;
     finished = true;
     promise.set_value(std::move(result));
+    signal.fetch_or(kSignalDone, std::memory_order_release);
+    if (waiter) signal.notify_one();
   }
 };
 using CallPtr = std::shared_ptr<Call>;
@@ -61,7 +76,12 @@ using CallPtr = std::shared_ptr<Call>;
 struct InFlight {
   Operation operation;
   std::vector<CallPtr> calls;
+  bool waiter = false;  // a call's caller waits for it
 };
+
+// Who reads the answers of the current connection: nobody (nothing in
+// flight), the I/O thread's ReadLoop, or a waiting caller (ReadAsCaller).
+enum class Reader { kNone, kIoThread, kCaller };
 
 Status ErrorStatus(const wire::ErrorResponse& error) {
   const std::string message = "server: " + std::string(wire::ErrorCodeName(error.code)) + ": " + error.message;
@@ -109,13 +129,20 @@ class Client::Core {
     return future;
   }
 
-  // For a caller that waits for the answer now: alone on an idle
-  // connection, it writes the request and reads the answer itself.
+  // For a caller that waits for the answer now: it sends its request itself
+  // when it can (SendOwn), else queues it; while it waits it may be handed
+  // the reading role, and reads answers until its own has come.
   Result<CallReply> CallAndWait(CallPtr call) {
     call->deadline = Clock::now() + options_.call_timeout;
+    call->waiter = true;
     std::future<Result<CallReply>> future = call->promise.get_future();
-    if (!CallAlone(call) && !SendOwn(call)) Queue(std::move(call));
-    return future.get();
+    if (!SendOwn(call)) Queue(call);
+    for (;;) {
+      call->signal.wait(0, std::memory_order_acquire);
+      if ((call->signal.load(std::memory_order_acquire) & kSignalRead) == 0) return future.get();
+      call->signal.fetch_and(~kSignalRead, std::memory_order_acq_rel);
+      ReadAsCaller(*call);
+    }
   }
 
  private:
@@ -144,6 +171,8 @@ class Client::Core {
         std::lock_guard lock(mutex_);
         generation = ++generation_;
         stream = stream_;
+        reader_ = Reader::kNone;  // a caller still reading the last connection reads nothing of this one
+        reader_stream_.reset();
       }
       asio::co_spawn(io_, [this, generation, stream] { return ReadLoop(generation, stream); }, asio::detached);
       co_await WriteLoop(*stream);
@@ -170,14 +199,15 @@ class Client::Core {
       expiry_timer_.expires_after(interval);
       error_code ignored;
       co_await expiry_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-      TakeIncoming();
       const auto now = Clock::now();
-      std::erase_if(pending_, [&](const CallPtr& call) {
+      auto expire = [&](const CallPtr& call) {
         if (call->deadline > now) return false;
         call->Finish(Expired());
         return true;
-      });
+      };
+      std::erase_if(pending_, expire);
       std::lock_guard lock(mutex_);
+      std::erase_if(incoming_, expire);  // not taken: that tells callers the writer is busy (SendOwn)
       for (auto& [id, request] : in_flight_) {
         for (const CallPtr& call : request.calls) {
           if (call->deadline <= now) call->Finish(Expired());
@@ -241,6 +271,7 @@ class Client::Core {
       co_return Status::Unavailable("the server did not answer hello with protocol version " +
                                     std::to_string(wire::kProtocolVersion));
     }
+    stream->Release();  // held again by the I/O thread's reads and writes
     co_return Status::Ok();
   }
 
@@ -262,20 +293,26 @@ class Client::Core {
   asio::awaitable<void> ReadLoop(std::uint64_t generation, std::shared_ptr<internal::Stream> stream) {
     wire::Header header;
     std::string body;
+    bool holding = false;  // the stream (Stream::Hold)
     while (connected_ && generation == generation_) {
-      // Nothing to read for, or a caller reading its own answer (the next
-      // to come): wait, so that the socket has one reader.
+      // Nothing to read for, or a caller reading: wait, so that the socket
+      // has one reader.
       bool park = false;
       {
         std::lock_guard lock(mutex_);
-        park = in_flight_.empty() || alone_;
+        if (reader_ == Reader::kNone && !in_flight_.empty()) reader_ = Reader::kIoThread;
+        park = reader_ != Reader::kIoThread;
       }
       if (park) {
+        if (holding) stream->Release();
+        holding = false;
         reader_wake_.expires_at(kNever);
         error_code ignored;
         co_await reader_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
         continue;
       }
+      if (!holding) stream->Hold();
+      holding = true;
       const Status status = co_await ReadFrame(*stream, &header, &body);
       if (generation != generation_) co_return;  // the loop of a connection already replaced
       if (!status.ok()) break;
@@ -289,6 +326,14 @@ class Client::Core {
       }
       if (!Complete(answered, header, body)) break;
       wake_.cancel();  // a slot is free
+      std::lock_guard lock(mutex_);
+      // A waiting caller reads the next answers, sparing this thread's
+      // wake-up and then the caller's.
+      if (in_flight_.empty()) {
+        reader_ = Reader::kNone;
+      } else if (!stream->tls()) {
+        HandToWaiterLocked(stream);
+      }
     }
     if (generation == generation_) Disconnect();
   }
@@ -342,10 +387,10 @@ class Client::Core {
       if (pending_.empty() || InFlightCount() >= options_.requests_in_flight_max) {
         {
           std::lock_guard lock(mutex_);
-          // Idle: the next caller may do its own I/O (CallAlone); with
-          // nothing of its own to send, callers may send theirs (SendOwn).
-          idle_ = pending_.empty() && in_flight_.empty() && incoming_.empty() && !stream.tls();
+          // With nothing of its own to send, callers may send theirs
+          // (SendOwn); with requests held back, a freed slot wakes it.
           writer_waiting_ = pending_.empty() && !stream.tls();
+          writer_full_ = !pending_.empty();
         }
         wake_.expires_at(kNever);
         error_code ignored;
@@ -356,7 +401,9 @@ class Client::Core {
       while (!pending_.empty() && InFlightCount() < options_.requests_in_flight_max) PackRequest(&frames);
       error_code error;
       const std::vector<asio::const_buffer> buffers{asio::buffer(frames)};
+      stream.Hold();
       error = co_await stream.Write(buffers);
+      stream.Release();
       if (error) break;
       reader_wake_.cancel();  // answers to read
     }
@@ -380,6 +427,7 @@ class Client::Core {
       pending_.pop_front();
     }
     wire::AppendFrame(request.operation, 0, request_id, body, frames);
+    request.waiter = std::ranges::any_of(request.calls, [](const CallPtr& call) { return call->waiter; });
     std::lock_guard lock(mutex_);
     in_flight_.emplace(request_id, std::move(request));
   }
@@ -428,7 +476,7 @@ class Client::Core {
   void TakeIncoming() {
     std::lock_guard lock(mutex_);
     writer_waiting_ = false;
-    if (!incoming_.empty()) idle_ = false;
+    writer_full_ = false;
     while (!incoming_.empty()) {
       pending_.push_back(std::move(incoming_.front()));
       incoming_.pop_front();
@@ -450,14 +498,12 @@ class Client::Core {
     connected_ = false;
     {
       std::lock_guard lock(mutex_);
-      idle_ = false;
       writer_waiting_ = false;
-      if (stream_ && alone_) {
+      if (stream_ && reader_ == Reader::kCaller) {
         // A caller is reading it: shut it down, but keep the descriptor
         // open (closed when the caller lets go) so that its number is not
         // reused by the next connection under the caller's feet.
-        error_code ignored;
-        stream_->socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+        stream_->Shutdown();
       } else if (stream_) {
         stream_->Close();
       }
@@ -481,71 +527,16 @@ class Client::Core {
     return call.body;
   }
 
-  // When the connection is idle (nothing queued, in flight or being written;
-  // in the clear), the caller sends its request and reads the answer — the
-  // next frame to come, as responses come in request order — on its own
-  // thread, while the I/O thread's reader waits and its writer may send
-  // other callers' requests behind it. Returns false, having done nothing,
-  // when the connection is not idle. A call whose connection fails on the
-  // way is handed to the I/O thread to be resent with its command ids on
-  // the next connection; one whose deadline passes is finished as expired
-  // and its connection replaced, since its answer may still come.
-  bool CallAlone(const CallPtr& call) {
-    constexpr std::size_t kAloneBodyBytesMax = 4096;  // goes whole into an idle socket's buffer
-    if (call->bytes > kAloneBodyBytesMax || call->members.size() > kAloneBodyBytesMax / 16) return false;
-    std::string body = EncodeAlone(*call);
-    if (body.size() > kAloneBodyBytesMax) return false;
-    std::shared_ptr<internal::Stream> stream;
-    std::uint64_t generation = 0;
-    const std::uint64_t request_id = ++next_request_id_;
-    std::string frame;
-    wire::AppendFrame(call->operation, 0, request_id, body, &frame);
-    bool sent = false;
-    {
-      std::lock_guard lock(mutex_);
-      if (!idle_ || alone_ || !incoming_.empty() || !stream_) return false;
-      alone_ = true;
-      stream = stream_;
-      generation = generation_;
-      sent = stream->SendNow(frame) == frame.size();
-    }
-    wire::Header header;
-    std::string answer;
-    Status status = sent ? ReadFrameNow(stream->socket().native_handle(), call->deadline, &header, &answer)
-                         : Status::Unavailable("the request did not go out whole");
-    InFlight request{call->operation, {call}};
-    const bool answered = status.ok() && header.request_id == request_id && Complete(request, header, answer);
-    // Answered or not, the caller is done reading: answers to requests sent
-    // behind its own (SendOwn, the writer) are the reader's.
-    bool wake_reader = false;
-    {
-      std::lock_guard lock(mutex_);
-      alone_ = false;
-      wake_reader = !idle_;  // the writer sent requests meanwhile: their answers are the reader's
-    }
-    if (answered) {
-      if (wake_reader) asio::post(io_, [this] { reader_wake_.cancel(); });
-      return true;
-    }
-    const bool expired = status.code() == Status::Code::kDeadlineExceeded;
-    if (expired) call->Finish(Expired());
-    asio::post(io_, [this, call, generation, expired] {
-      if (!expired && !call->finished) pending_.push_front(call);
-      if (generation == generation_ && connected_) Disconnect();  // the stream cannot be trusted
-      wake_.cancel();
-    });
-    return true;
-  }
-
-  // When other requests are in flight (or a caller alone is reading) and
-  // the I/O thread's writer has nothing of its own to send, a caller that
-  // waits for its answer sends its request itself, sparing the writer's
-  // wake-up; the I/O thread's reader reads the answer as for any request.
+  // When the I/O thread's writer has nothing of its own to send (and the
+  // connection is in the clear), a caller that waits for its answer sends
+  // its request itself, under the client's lock so that no other write
+  // interleaves: this spares the writer's wake-up. If nobody is reading
+  // answers, the caller takes the reading role too (its signal says so).
   // Returns false, having done nothing, otherwise. A request that does not
   // go out whole breaks the stream: the connection is replaced, and what
   // was in flight, this call included, is resent.
   bool SendOwn(const CallPtr& call) {
-    constexpr std::size_t kOwnBodyBytesMax = 4096;
+    constexpr std::size_t kOwnBodyBytesMax = 4096;  // goes whole into a socket's buffer
     if (call->bytes > kOwnBodyBytesMax || call->members.size() > kOwnBodyBytesMax / 16) return false;
     std::string body = EncodeAlone(*call);
     if (body.size() > kOwnBodyBytesMax) return false;
@@ -555,19 +546,113 @@ class Client::Core {
     std::uint64_t generation = 0;
     {
       std::lock_guard lock(mutex_);
-      if (!writer_waiting_ || !incoming_.empty() || !stream_ || (in_flight_.empty() && !alone_) ||
+      if (!writer_waiting_ || !incoming_.empty() || !stream_ ||
           in_flight_.size() >= options_.requests_in_flight_max) {
         return false;
       }
-      in_flight_.emplace(request_id, InFlight{call->operation, {call}});
-      idle_ = false;  // a caller alone, reading, wakes the reader when done
-      if (stream_->SendNow(frame) == frame.size()) return true;
+      in_flight_.emplace(request_id, InFlight{call->operation, {call}, true});
+      if (stream_->SendNow(frame) == frame.size()) {
+        if (reader_ == Reader::kNone) {
+          GiveReadingRoleLocked(*call, stream_);
+          call->signal.fetch_or(kSignalRead, std::memory_order_relaxed);
+        }
+        return true;
+      }
       generation = generation_;
     }
     asio::post(io_, [this, generation] {
       if (generation == generation_ && connected_) Disconnect();
     });
     return true;
+  }
+
+  // The reading role's holder, a waiting caller: reads answers in order on
+  // its own thread and finishes the calls each answers, until its own call
+  // is finished; then hands the role to a caller waiting for one of the
+  // oldest requests in flight, or else to the I/O thread's reader. This
+  // spares each call the hand-over of its answer (I/O thread → caller): a
+  // caller handed the role is woken while its answer is still on the way.
+  // A connection that fails on the way is replaced, and what was in flight,
+  // this call included, is resent on the next. A deadline that passes ends
+  // the call `deadline_exceeded` and replaces the connection too: a partly
+  // read answer may follow.
+  void ReadAsCaller(struct Call& call) {
+    std::shared_ptr<internal::Stream> stream;
+    const std::uint64_t generation = call.reading_generation;
+    {
+      std::lock_guard lock(mutex_);
+      if (generation != generation_ || reader_ != Reader::kCaller) return;  // replaced meanwhile: the role is void
+      stream = reader_stream_;
+    }
+    bool broken = false;
+    while (stream && (call.signal.load(std::memory_order_acquire) & kSignalDone) == 0) {
+      wire::Header header;
+      std::string body;
+      const Status status = ReadFrameNow(stream->fd(), call.deadline, &header, &body);
+      InFlight answered;
+      {
+        std::lock_guard lock(mutex_);
+        if (generation != generation_) return;  // already replaced: this role is void
+        auto entry = status.ok() ? in_flight_.find(header.request_id) : in_flight_.end();
+        if (entry == in_flight_.end()) {  // a failed read, or an answer to nothing: the stream is not trustworthy
+          if (status.code() == Status::Code::kDeadlineExceeded) call.Finish(Expired());
+          broken = true;
+          break;
+        }
+        answered = std::move(entry->second);
+        in_flight_.erase(entry);
+        if (writer_full_) asio::post(io_, [this] { wake_.cancel(); });  // a slot is free
+      }
+      if (!Complete(answered, header, body)) {
+        broken = true;
+        break;
+      }
+    }
+    bool wake_reader = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (generation != generation_ || reader_ != Reader::kCaller) return;
+      // A broken stream keeps the role, unread, until it is replaced.
+      if (!broken && (in_flight_.empty() || !HandToWaiterLocked(stream))) {
+        wake_reader = !in_flight_.empty();
+        reader_ = Reader::kNone;
+        reader_stream_.reset();
+      }
+    }
+    if (broken) {
+      asio::post(io_, [this, generation] {
+        if (generation == generation_ && connected_) Disconnect();
+      });
+    } else if (wake_reader) {
+      asio::post(io_, [this] { reader_wake_.cancel(); });
+    }
+  }
+
+  // Gives the reading role on `stream`, the current connection's, to
+  // `call`'s caller.
+  void GiveReadingRoleLocked(struct Call& call, const std::shared_ptr<internal::Stream>& stream) {
+    reader_ = Reader::kCaller;
+    reader_stream_ = stream;
+    call.reading_generation = generation_;
+  }
+
+  // Hands the reading role on `stream` to a caller waiting for one of the
+  // oldest requests in flight; false when none of them has one.
+  bool HandToWaiterLocked(const std::shared_ptr<internal::Stream>& stream) {
+    constexpr int kLookAhead = 8;
+    int looked = 0;
+    for (auto& [id, request] : in_flight_) {
+      if (++looked > kLookAhead) break;
+      if (!request.waiter) continue;
+      for (const CallPtr& waiting : request.calls) {
+        if (!waiting->waiter || (waiting->signal.load(std::memory_order_acquire) & kSignalDone) != 0) continue;
+        GiveReadingRoleLocked(*waiting, stream);
+        waiting->signal.fetch_or(kSignalRead, std::memory_order_release);
+        waiting->signal.notify_one();
+        return true;
+      }
+    }
+    return false;
   }
 
   // Reads one response frame from `socket` (in the clear) on the calling
@@ -621,9 +706,10 @@ class Client::Core {
   std::deque<CallPtr> incoming_;  // guarded by mutex_
   std::shared_ptr<internal::Stream> stream_;  // the current connection; set under mutex_
   std::uint64_t generation_ = 0;              // set under mutex_
-  bool idle_ = false;   // guarded: connected, nothing queued, in flight or being written, in the clear
-  bool alone_ = false;  // guarded: a caller is doing its own I/O on stream_ (CallAlone)
   bool writer_waiting_ = false;  // guarded: connected, in the clear, the writer waits with nothing to send
+  bool writer_full_ = false;     // guarded: the writer waits for a free slot in flight
+  Reader reader_ = Reader::kNone;                    // guarded
+  std::shared_ptr<internal::Stream> reader_stream_;  // guarded: the stream a caller holding the role reads
   std::atomic<std::uint64_t> next_request_id_{0};
 
   std::map<std::uint64_t, InFlight> in_flight_;  // guarded by mutex_; callers add to it (SendOwn)

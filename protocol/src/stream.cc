@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/ssl.hpp>
 
@@ -74,6 +75,7 @@ Result<std::shared_ptr<asio::ssl::context>> ClientTlsContext(const std::string& 
 
 Stream::Stream(asio::ip::tcp::socket socket, asio::ssl::context* tls, const std::string& verify_name)
     : socket_(std::move(socket)) {
+  if (socket_.is_open()) fd_ = socket_.native_handle();
   if (tls == nullptr) return;
   tls_ = std::make_unique<Tls>(socket_, *tls);
   if (!verify_name.empty()) {
@@ -85,7 +87,9 @@ Stream::Stream(asio::ip::tcp::socket socket, asio::ssl::context* tls, const std:
   }
 }
 
-Stream::~Stream() = default;
+Stream::~Stream() {
+  if (released_) ::close(fd_);
+}
 
 asio::awaitable<error_code> Stream::Handshake(bool server) {
   error_code error;
@@ -128,14 +132,40 @@ asio::awaitable<error_code> Stream::Write(const std::vector<asio::const_buffer>&
 
 std::size_t Stream::SendNow(std::string_view bytes) {
   if (tls_) return 0;  // the TLS stream's state belongs to the I/O thread
-  const ssize_t sent = ::send(socket_.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  const ssize_t sent = ::send(fd_, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   return sent > 0 ? static_cast<std::size_t>(sent) : 0;
 }
 
 void Stream::Close() {
+  if (released_) return Shutdown();
   error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
+}
+
+void Stream::Shutdown() {
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+}
+
+void Stream::Hold() {
+  if (holders_++ > 0 || !released_) return;
+  error_code error;
+  socket_.assign(protocol_, fd_, error);
+  // Not back in the reactor: the descriptor stays ours, and the read or
+  // write that follows fails, which ends the connection.
+  if (!error) released_ = false;
+}
+
+void Stream::Release() {
+  if (--holders_ > 0 || tls_ || released_ || !socket_.is_open()) return;
+  error_code error;
+  const auto local = socket_.local_endpoint(error);
+  if (error) return;
+  protocol_ = local.protocol();
+  const int fd = socket_.release(error);
+  if (error) return;
+  if (fd_ < 0) fd_ = fd;  // the same descriptor every time: written once, read by other threads
+  released_ = true;
 }
 
 }  // namespace tally::internal

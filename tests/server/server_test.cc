@@ -6,8 +6,10 @@
 #include <xxhash.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "server.h"
@@ -1003,6 +1005,53 @@ TEST_F(ServerTest, CallsWaitedForAtOnceAndQueuedCallsShareAClientExactly) {
   EXPECT_EQ(client->GetStatus()->last_sequence, 100 + std::uint64_t{kThreads} * kRounds * 2);
 }
 
+// Callers waiting on one client read each other's answers (the reading
+// role passes between them); a server restart in the middle breaks the
+// connection under whichever caller reads: every call is resent with its
+// command id and answered exactly once.
+TEST_F(ServerTest, CallersReadingForEachOtherSurviveAServerRestartExactly) {
+  constexpr int kThreads = 8;
+  constexpr int kCalls = 200;
+  ClientOptions options;
+  options.call_timeout = std::chrono::seconds(60);  // the restart is waited for, however slow the machine
+  auto client = Connect(options);
+  ASSERT_TRUE(client);
+  std::atomic<int> failures{0};
+  std::mutex mutex;
+  std::condition_variable halfway_reached;
+  int halfway = 0;
+  std::vector<std::thread> threads;
+  for (int thread = 0; thread < kThreads; ++thread) {
+    threads.emplace_back([&, thread] {
+      const std::uint64_t member = 500 + thread;
+      for (int call = 1; call <= kCalls; ++call) {
+        const std::uint64_t id = (static_cast<std::uint64_t>(thread + 1) << 32) | call;
+        auto earned = client->Submit(Earn(id, 3, member, 10));
+        if (!earned.ok() || earned->code != ResultCode::kOk || earned->balance != 10 * call) ++failures;
+        if (call == kCalls / 2) {
+          std::lock_guard lock(mutex);
+          ++halfway;
+          halfway_reached.notify_one();
+        }
+      }
+    });
+  }
+  {
+    std::unique_lock lock(mutex);
+    halfway_reached.wait(lock, [&] { return halfway > 0; });
+  }
+  server::ServerOptions restart;
+  restart.port = port_;
+  StopServer();
+  StartServer(restart);
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  for (int thread = 0; thread < kThreads; ++thread) {
+    EXPECT_EQ(client->GetBalance({3, static_cast<std::uint64_t>(500 + thread)})->points, 10 * kCalls);
+  }
+  EXPECT_EQ(client->GetStatus()->last_sequence, std::uint64_t{kThreads} * kCalls) << "no call applied twice";
+}
+
 // A server that says hello on every connection and then answers nothing:
 // calls end at their deadline, whichever way they were sent, and the
 // client keeps working through the reconnections that follow.
@@ -1044,6 +1093,17 @@ TEST(ClientDeadline, CallsToAServerThatNeverAnswersEndAtTheirDeadline) {
       auto queued = (*client)->SubmitAsync(Earn(call + 10, 1, 42, 100)).get();
       EXPECT_EQ(queued.status().code(), Status::Code::kDeadlineExceeded) << queued.status().ToString();
     }
+    // Callers waiting together, one of them reading for the others.
+    std::vector<std::thread> callers;
+    std::atomic<int> expired{0};
+    for (int caller = 0; caller < 4; ++caller) {
+      callers.emplace_back([&, caller] {
+        auto result = (*client)->Submit(Earn(caller + 20, 1, 42, 100));
+        if (result.status().code() == Status::Code::kDeadlineExceeded) ++expired;
+      });
+    }
+    for (std::thread& caller : callers) caller.join();
+    EXPECT_EQ(expired.load(), 4);
   }
   done = true;
   asio::ip::tcp::socket wake(io);  // ends the blocking accept

@@ -9,7 +9,7 @@
 // system's) and the server's name or address against the certificate.
 //
 // Thread safety: as an Asio socket: one thread (the io_context's) at a time,
-// except SendNow (below).
+// except SendNow, Shutdown and fd (below).
 #pragma once
 
 #include <memory>
@@ -60,13 +60,34 @@ class Stream {
   // meanwhile.
   std::size_t SendNow(std::string_view bytes);
   // Shuts the connection down at once (no TLS close_notify), ending any
-  // read or write in progress.
+  // read or write in progress. The descriptor is closed too, unless the
+  // stream is released (below): then when the stream goes.
   void Close();
+  // Shuts the connection down, from any thread, and keeps the descriptor
+  // open until the stream goes (a caller reading it on its own thread must
+  // not find its number reused).
+  void Shutdown();
+
+  // In the clear, for a client: while the I/O thread neither reads nor
+  // writes the stream, its socket is taken out of the io_context's reactor,
+  // so that answers arriving for a caller reading on its own thread do not
+  // wake the I/O thread as well. On the I/O thread: Hold() before a Read or
+  // Write, Release() after; a stream starts held. Under TLS, a no-op.
+  void Hold();
+  void Release();
+  // The connected socket's descriptor, for reads and writes on other
+  // threads (after the first Release, or from the start for an accepted
+  // socket); fixed for the stream's life.
+  int fd() const { return fd_; }
 
  private:
   struct Tls;
   asio::ip::tcp::socket socket_;
   std::unique_ptr<Tls> tls_;
+  int fd_ = -1;
+  asio::ip::tcp protocol_ = asio::ip::tcp::v4();
+  int holders_ = 1;
+  bool released_ = false;  // out of the reactor: socket_ holds nothing, fd_ is ours to close
 };
 
 // "certificate verify failed" and the like: what a TLS error means, for
