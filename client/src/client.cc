@@ -8,8 +8,11 @@
 // thread wake-up.
 #include "tally/client.h"
 
+#include <linux/futex.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -18,6 +21,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "tally/internal/asio.h"
@@ -36,9 +40,28 @@ constexpr std::chrono::milliseconds kReconnectDelayMax{500};
 constexpr std::chrono::milliseconds kDeadlineCheckIntervalMax{20};
 
 // A waiting caller's call signals it (Call::signal) when done or when
-// handed the reading role.
+// handed the reading role; the caller sleeps on it with a futex. (Not
+// std::atomic::wait, which first spins and yields the CPU — on two busy
+// cores, to the threads the caller waits for.)
 constexpr std::uint32_t kSignalDone = 1;
 constexpr std::uint32_t kSignalRead = 2;
+constexpr std::uint32_t kSignalSleeping = 4;  // the caller sleeps: whoever signals wakes it
+
+void SleepUntilSignalled(std::atomic<std::uint32_t>& signal) {
+  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+  for (;;) {
+    std::uint32_t seen = signal.load(std::memory_order_acquire);
+    if ((seen & (kSignalDone | kSignalRead)) != 0) return;
+    if (seen == 0 && !signal.compare_exchange_weak(seen, kSignalSleeping, std::memory_order_acq_rel)) continue;
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&signal), FUTEX_WAIT_PRIVATE, kSignalSleeping, nullptr,
+              nullptr, 0);
+  }
+}
+
+void Signal(std::atomic<std::uint32_t>& signal, std::uint32_t bit) {
+  if ((signal.fetch_or(bit, std::memory_order_acq_rel) & kSignalSleeping) == 0) return;
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&signal), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
 
 struct CallReply {
   std::vector<CommandResult> results;  // apply
@@ -57,7 +80,8 @@ struct Call {
   Clock::time_point deadline;
   bool waiter = false;   // a caller's thread waits for it (CallAndWait), and may read answers meanwhile
   bool finished = false;  // whoever holds the call: the I/O thread, or the caller reading answers
-  std::promise<Result<CallReply>> promise;
+  std::promise<Result<CallReply>> promise;  // not a waiter's
+  std::optional<Result<CallReply>> reply;   // a waiter's, once kSignalDone
   // For a waiter: kSignalDone once finished; kSignalRead when handed the
   // reading role.
   std::atomic<std::uint32_t> signal{0};
@@ -66,9 +90,12 @@ struct Call {
   void Finish(Result<CallReply> result) {
     if (finished) return;
     finished = true;
-    promise.set_value(std::move(result));
-    signal.fetch_or(kSignalDone, std::memory_order_release);
-    if (waiter) signal.notify_one();
+    if (waiter) {
+      reply.emplace(std::move(result));
+      Signal(signal, kSignalDone);
+    } else {
+      promise.set_value(std::move(result));
+    }
   }
 };
 using CallPtr = std::shared_ptr<Call>;
@@ -135,12 +162,11 @@ class Client::Core {
   Result<CallReply> CallAndWait(CallPtr call) {
     call->deadline = Clock::now() + options_.call_timeout;
     call->waiter = true;
-    std::future<Result<CallReply>> future = call->promise.get_future();
     if (!SendOwn(call)) Queue(call);
     for (;;) {
-      call->signal.wait(0, std::memory_order_acquire);
-      if ((call->signal.load(std::memory_order_acquire) & kSignalRead) == 0) return future.get();
-      call->signal.fetch_and(~kSignalRead, std::memory_order_acq_rel);
+      SleepUntilSignalled(call->signal);
+      if ((call->signal.load(std::memory_order_acquire) & kSignalRead) == 0) return std::move(*call->reply);
+      call->signal.fetch_and(~(kSignalRead | kSignalSleeping), std::memory_order_acq_rel);
       ReadAsCaller(*call);
     }
   }
@@ -647,8 +673,7 @@ class Client::Core {
       for (const CallPtr& waiting : request.calls) {
         if (!waiting->waiter || (waiting->signal.load(std::memory_order_acquire) & kSignalDone) != 0) continue;
         GiveReadingRoleLocked(*waiting, stream);
-        waiting->signal.fetch_or(kSignalRead, std::memory_order_release);
-        waiting->signal.notify_one();
+        Signal(waiting->signal, kSignalRead);
         return true;
       }
     }
