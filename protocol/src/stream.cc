@@ -131,7 +131,9 @@ asio::awaitable<error_code> Stream::Write(const std::vector<asio::const_buffer>&
 }
 
 std::size_t Stream::SendNow(std::string_view bytes) {
-  if (tls_) return 0;  // the TLS stream's state belongs to the I/O thread
+  // Under TLS the stream's state belongs to the I/O thread; a closed
+  // descriptor's number may already be another connection's.
+  if (tls_ || closed_) return 0;
   const ssize_t sent = ::send(fd_, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   return sent > 0 ? static_cast<std::size_t>(sent) : 0;
 }
@@ -141,6 +143,7 @@ void Stream::Close() {
   error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
+  closed_ = true;
 }
 
 void Stream::Shutdown() {

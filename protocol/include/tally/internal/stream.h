@@ -88,6 +88,7 @@ class Stream {
   asio::ip::tcp protocol_ = asio::ip::tcp::v4();
   int holders_ = 1;
   bool released_ = false;  // out of the reactor: socket_ holds nothing, fd_ is ours to close
+  bool closed_ = false;    // fd_ closed: SendNow sends nothing
 };
 
 // "certificate verify failed" and the like: what a TLS error means, for
