@@ -186,8 +186,13 @@ void EngineWorker::ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size
   Started();
   // Returns once the batches are applied in memory: the next run or query
   // sees them, and the results are given when they are durable. With no
-  // other request waiting, a small group is written here (Ledger::SmallWrites).
-  const bool waiting = end < jobs.size() || pending_hint_.load(std::memory_order_acquire);
+  // other apply request waiting, a small group is written here
+  // (Ledger::SmallWrites). Queries behind it in this round gain nothing from
+  // the log writer: they are answered only once what they saw is durable.
+  const bool more_applies =
+      std::any_of(jobs.begin() + static_cast<std::ptrdiff_t>(end), jobs.end(),
+                  [](const Job& job) { return std::holds_alternative<std::vector<Command>>(job.request); });
+  const bool waiting = more_applies || pending_hint_.load(std::memory_order_acquire);
   const auto small_writes = waiting ? Ledger::SmallWrites::kLogWriter : Ledger::SmallWrites::kHereWhenIdle;
   ledger_.ApplyBatches(batches, [this, completions = std::move(completions)](
                                     Result<std::vector<std::vector<CommandResult>>> results) mutable {

@@ -7,6 +7,9 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine_worker.h"
@@ -124,6 +127,52 @@ TEST_F(EngineWorkerTest, SmallRequestsOnAnIdleEngineAreOneRoundOnTheIoThread) {
   RunPosted();
   EXPECT_EQ(answers.Balances(3), (std::vector<std::int64_t>{10, 30, 40}));
   ExpectRounds(worker, 0u, 1u);
+}
+
+// A small round's group is written by the thread that runs the round when
+// no other apply waits behind it — a query behind it does not count (it is
+// answered only once what it saw is durable) — so its replies are given on
+// that thread, not the log writer's.
+TEST_F(EngineWorkerTest, AQueryBehindASmallRoundsAppliesLeavesTheirWriteToTheRound) {
+  std::mutex mutex;
+  std::vector<std::pair<wire::Operation, std::thread::id>> given;
+  auto record = [&](Reply reply) {
+    std::lock_guard lock(mutex);
+    given.emplace_back(reply.operation, std::this_thread::get_id());
+  };
+  EngineWorker worker(*ledger_, [] { return 0; }, PostHere());  // after what its replies touch
+  worker.Submit(Earns(1, 1), record);
+  worker.Submit(Earns(2, 1), record);
+  worker.Submit(std::vector<MemberKey>{{1, 7}}, record);
+  ASSERT_EQ(Posted(), 1u);
+  RunPosted();
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(given.size(), 3u) << "all given before the round returned";
+  for (const auto& [operation, thread] : given) EXPECT_EQ(thread, std::this_thread::get_id());
+  EXPECT_EQ(given[2].first, wire::Operation::kBalance);
+  ExpectRounds(worker, 0u, 1u);
+}
+
+// With an apply behind a query in the same round, the first group goes to
+// the log writer, so that the next is applied while it is written.
+TEST_F(EngineWorkerTest, AnApplyWaitingBehindLeavesTheWriteToTheLogWriter) {
+  std::mutex mutex;
+  std::condition_variable given;
+  std::optional<std::thread::id> first_given_on;
+  Answers answers;
+  EngineWorker worker(*ledger_, [] { return 0; }, PostHere());  // after what its replies touch
+  worker.Submit(Earns(1, 1), [&](Reply) {
+    std::lock_guard lock(mutex);
+    first_given_on = std::this_thread::get_id();
+    given.notify_all();
+  });
+  worker.Submit(std::vector<MemberKey>{{1, 7}}, answers.Completion());
+  worker.Submit(Earns(2, 1), answers.Completion());
+  ASSERT_EQ(Posted(), 1u);
+  RunPosted();
+  std::unique_lock lock(mutex);
+  given.wait(lock, [&] { return first_given_on.has_value(); });
+  EXPECT_NE(*first_given_on, std::this_thread::get_id()) << "written by the log writer";
 }
 
 TEST_F(EngineWorkerTest, ALargeRequestGoesToTheWorker) {
