@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "address.h"
 #include "driver.h"
 
 namespace tally::bench {
@@ -120,9 +121,9 @@ class RedisDriver final : public Driver {
 }  // namespace
 
 Status PrepareRedis(const Target& target) {
-  const std::size_t colon = target.address.rfind(':');
-  redisContext* context =
-      redisConnect(target.address.substr(0, colon).c_str(), std::stoi(target.address.substr(colon + 1)));
+  const auto server = ParseAddress(target.address);
+  if (!server) return Status::InvalidArgument("--server is HOST:PORT, not " + target.address);
+  redisContext* context = redisConnect(server->host.c_str(), server->port);
   if (context == nullptr || context->err != 0) {
     if (context != nullptr) redisFree(context);
     return Status::Unavailable("redis: cannot connect to " + target.address);
@@ -135,9 +136,12 @@ Status PrepareRedis(const Target& target) {
 }
 
 std::unique_ptr<Driver> MakeRedisDriver(const Target& target, std::string* error) {
-  const std::size_t colon = target.address.rfind(':');
-  redisContext* context =
-      redisConnect(target.address.substr(0, colon).c_str(), std::stoi(target.address.substr(colon + 1)));
+  const auto server = ParseAddress(target.address);
+  if (!server) {
+    *error = "--server is HOST:PORT, not " + target.address;
+    return nullptr;
+  }
+  redisContext* context = redisConnect(server->host.c_str(), server->port);
   if (context == nullptr || context->err != 0) {
     *error = context != nullptr ? context->errstr : "cannot allocate a redis context";
     if (context != nullptr) redisFree(context);

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "address.h"
 #include "tally/client.h"
 #include "tally/protocol.h"
 
@@ -33,8 +34,7 @@ using tally::MemberKey;
 namespace wire = tally::wire;
 
 struct Settings {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 7411;
+  tally::bench::Address server{"127.0.0.1", 7411};
   int calls = 1500;
   int pause_us = 4000;
   int rounds = 3;
@@ -82,8 +82,10 @@ std::vector<double> BareSocket(const Settings& settings, std::mt19937_64& random
   const int socket = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
-  address.sin_port = htons(settings.port);
-  if (::inet_pton(AF_INET, settings.host.c_str(), &address.sin_addr) != 1) Fail("--server needs an IPv4 address");
+  address.sin_port = htons(settings.server.port);
+  if (::inet_pton(AF_INET, settings.server.host.c_str(), &address.sin_addr) != 1) {
+    Fail("--server needs an IPv4 address");
+  }
   if (::connect(socket, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) Fail("cannot connect");
   const int one = 1;
   ::setsockopt(socket, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -109,8 +111,8 @@ std::vector<double> BareSocket(const Settings& settings, std::mt19937_64& random
 
 std::vector<double> ClientLibrary(const Settings& settings, std::mt19937_64& random) {
   tally::ClientOptions options;
-  options.host = settings.host;
-  options.port = settings.port;
+  options.host = settings.server.host;
+  options.port = settings.server.port;
   options.client_name = "round_trip";
   auto client = tally::Client::Connect(options);
   if (!client.ok()) Fail(client.status().ToString());
@@ -133,10 +135,9 @@ Settings Parse(int argc, char** argv) {
     if (index + 1 >= argc) Fail(flag + " needs a value");
     const std::string value = argv[index + 1];
     if (flag == "--server") {
-      const auto colon = value.rfind(':');
-      if (colon == std::string::npos) Fail("--server is HOST:PORT");
-      settings.host = value.substr(0, colon);
-      settings.port = static_cast<std::uint16_t>(std::atoi(value.c_str() + colon + 1));
+      const auto server = tally::bench::ParseAddress(value);
+      if (!server) Fail("--server is HOST:PORT, not " + value);
+      settings.server = *server;
     } else if (flag == "--calls") {
       settings.calls = std::atoi(value.c_str());
     } else if (flag == "--pause-us") {

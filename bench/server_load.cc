@@ -19,13 +19,13 @@
 #include <thread>
 #include <vector>
 
+#include "address.h"
 #include "tally/client.h"
 
 namespace {
 
 struct Settings {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 7411;
+  tally::bench::Address server{"127.0.0.1", 7411};
   int connections = 4;
   int batch = 1024;
   int window = 4;
@@ -39,9 +39,12 @@ Settings Parse(int argc, char** argv) {
     const std::string flag = argv[index];
     const std::string value = argv[index + 1];
     if (flag == "--server") {
-      const std::size_t colon = value.rfind(':');
-      settings.host = value.substr(0, colon);
-      settings.port = static_cast<std::uint16_t>(std::stoul(value.substr(colon + 1)));
+      const auto server = tally::bench::ParseAddress(value);
+      if (!server) {
+        std::fprintf(stderr, "server_load: --server is HOST:PORT, not %s\n", value.c_str());
+        std::exit(2);
+      }
+      settings.server = *server;
     } else if (flag == "--connections") {
       settings.connections = std::stoi(value);
     } else if (flag == "--batch") {
@@ -68,8 +71,8 @@ struct Outcome {
 
 void Drive(const Settings& settings, int connection, std::chrono::steady_clock::time_point end, Outcome* outcome) {
   tally::ClientOptions options;
-  options.host = settings.host;
-  options.port = settings.port;
+  options.host = settings.server.host;
+  options.port = settings.server.port;
   options.call_timeout = std::chrono::seconds(30);
   auto client = tally::Client::Connect(options);
   if (!client.ok()) {

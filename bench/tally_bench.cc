@@ -35,6 +35,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "address.h"
 #include "driver.h"
 
 namespace tally::bench {
@@ -118,6 +119,9 @@ Settings Parse(int argc, char** argv) {
   }
   if (settings.target.system != "tally" && settings.target.system != "postgres" && settings.target.system != "redis") {
     Usage("--system is tally, postgres or redis");
+  }
+  if (settings.target.system != "postgres" && !ParseAddress(settings.target.address)) {
+    Usage("--server is HOST:PORT, not " + settings.target.address);
   }
   // A chain of its own for every tally run, so every balance starts at zero.
   settings.target.chain = settings.chain != 0

@@ -3,6 +3,7 @@
 #include <map>
 #include <mutex>
 
+#include "address.h"
 #include "driver.h"
 #include "tally/client.h"
 #include "tally/limits.h"
@@ -150,10 +151,14 @@ class TallyDriver final : public Driver {
 }  // namespace
 
 std::shared_ptr<Client> Connect(const Target& target, std::string* error) {
+  const auto server = ParseAddress(target.address);
+  if (!server) {
+    *error = "--server is HOST:PORT, not " + target.address;
+    return nullptr;
+  }
   ClientOptions options;
-  const std::size_t colon = target.address.rfind(':');
-  options.host = target.address.substr(0, colon);
-  options.port = static_cast<std::uint16_t>(std::stoul(target.address.substr(colon + 1)));
+  options.host = server->host;
+  options.port = server->port;
   options.call_timeout = std::chrono::seconds(30);
   options.client_name = "tally-bench";
   options.tls = !target.tls_ca.empty();

@@ -1,8 +1,10 @@
 // The bench's workload (bench/workload.h): the same seed gives every system
 // the same operations, in the proportions asked for; retries repeat earlier
 // commands exactly; reverses name an earlier earn of the same member; Zipf
-// skew concentrates draws as the exponent says.
+// skew concentrates draws as the exponent says. And the tools' --server
+// addresses (bench/address.h).
 #include "workload.h"
+#include "address.h"
 
 #include <gtest/gtest.h>
 
@@ -218,6 +220,19 @@ TEST(Workload, ThreadsTakeTheCallsOfOneTimetable) {
   for (int index = 0; index < kThreads * kTakes; ++index) {
     due += alone.NextGapSeconds();
     ASSERT_DOUBLE_EQ(all[static_cast<std::size_t>(index)], due) << "call " << index;
+  }
+}
+
+// --server for the bench tools: HOST:PORT, anything else refused (not thrown).
+TEST(ParseAddress, TakesHostAndPortAndRefusesTheRest) {
+  const auto address = ParseAddress("127.0.0.1:7411");
+  ASSERT_TRUE(address.has_value());
+  EXPECT_EQ(address->host, "127.0.0.1");
+  EXPECT_EQ(address->port, 7411);
+  EXPECT_EQ(ParseAddress("db.example:65535")->port, 65535);
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:", ":7411", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:74x",
+                          "127.0.0.1:-1", ""}) {
+    EXPECT_FALSE(ParseAddress(bad).has_value()) << bad;
   }
 }
 
