@@ -4,6 +4,9 @@
 // comparing the full id, so fingerprint collisions cost a read, never a wrong
 // answer. 16 bytes a slot, open addressing with linear probing, load <= 3/4.
 //
+// The first table (2^16 slots, a megabyte) is brought into memory when the
+// index is made, so that a new ledger's first commands take no fault.
+//
 // Growing without a pause: when the table is 3/4 full a table twice the size
 // is allocated (zero pages from the kernel, not written until used) and
 // each later insert moves a few slots of the old table into it, oldest slot

@@ -102,6 +102,18 @@ long ResidentPages() {
   return std::strtol(after_size, nullptr, 10);
 }
 
+// The first table is in memory once the index exists, so that a new
+// ledger's first commands do not each fault at a random slot.
+TEST(IdIndex, TheFirstTableIsInMemoryFromTheStart) {
+  const long page = ::sysconf(_SC_PAGESIZE);
+  const long before = ResidentPages();
+  ASSERT_GT(before, 0);
+  IdIndex index;
+  const long after = ResidentPages();
+  ASSERT_GT(index.memory_bytes(), 0u);
+  EXPECT_GE(after - before, static_cast<long>(index.memory_bytes()) / page);
+}
+
 // The next table (twice the current one) is allocated ahead of growth and
 // brought into memory by then — by its own thread, and by the writer where
 // that thread falls behind — so that growth does not fault page after page
