@@ -350,7 +350,8 @@ bool Session::Handle(const wire::Header& header, std::string_view body, std::uin
   if (auto* list = std::get_if<TokenListRequest>(&request)) list->by = identity_;
   if (auto* revoke = std::get_if<TokenRevokeRequest>(&request)) revoke->by = identity_;
   if (std::string refusal = Refusal(request); !refusal.empty()) {
-    // Answered through the worker, so that responses keep request order.
+    // Answered through the worker, after the requests read before it
+    // (not held for their write, though: docs/protocol.md, on order).
     request = DeniedRequest{std::move(refusal)};
   }
   ++in_flight_;
