@@ -60,7 +60,11 @@ std::string Difference(const internal::Event& logged, const internal::Event& der
 }  // namespace
 
 Ledger::Ledger(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Ledger::~Ledger() = default;
+Ledger::~Ledger() {
+  // A group held for its caller is left to the log writer, which writes
+  // what is queued before it stops.
+  WriteHeld(/*here=*/false);
+}
 
 Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& directory, OpenOptions options) {
   const auto started = std::chrono::steady_clock::now();
@@ -225,7 +229,7 @@ Result<std::vector<CommandResult>> Ledger::Apply(std::span<const Command> batch)
 
 Result<std::vector<std::vector<CommandResult>>> Ledger::ApplyBatches(
     std::span<const std::span<const Command>> batches) {
-  Result<Impl::Applied> applied = impl_->ApplyInMemory(batches, /*may_write_here=*/true);
+  Result<Impl::Applied> applied = impl_->ApplyInMemory(batches, SmallWrites::kHereWhenIdle);
   if (!applied.ok()) return applied.status();
   const Status durable = impl_->log->WaitDurable(applied->durable_at);
   if (!durable.ok()) return durable;
@@ -234,7 +238,7 @@ Result<std::vector<std::vector<CommandResult>>> Ledger::ApplyBatches(
 
 void Ledger::ApplyBatches(std::span<const std::span<const Command>> batches, ApplyDone done,
                           SmallWrites small_writes) {
-  Result<Impl::Applied> applied = impl_->ApplyInMemory(batches, small_writes == SmallWrites::kHereWhenIdle);
+  Result<Impl::Applied> applied = impl_->ApplyInMemory(batches, small_writes);
   if (!applied.ok()) {
     done(applied.status());
     return;
@@ -248,6 +252,15 @@ void Ledger::ApplyBatches(std::span<const std::span<const Command>> batches, App
       done(status);
     }
   });
+}
+
+void Ledger::WriteHeld(bool here) {
+  if (!impl_->write_held.exchange(false, std::memory_order_acq_rel)) return;
+  if (here) {
+    impl_->log->WriteHere();
+  } else {
+    impl_->log->HandOff();
+  }
 }
 
 void Ledger::WhenDurable(std::function<void(const Status&)> done) const {
@@ -281,7 +294,7 @@ Status Ledger::Impl::Refusal() const {
 // A caller with several batches queues them together and waits on the first
 // of them not yet applied, which is the one that reaches the front next.
 Result<Ledger::Impl::Applied> Ledger::Impl::ApplyInMemory(std::span<const std::span<const Command>> batches,
-                                                          bool may_write_here) {
+                                                          SmallWrites small_writes) {
   if (batches.empty()) return Status::InvalidArgument("no batches");
   for (std::span<const Command> batch : batches) {
     if (batch.empty() || batch.size() > kBatchCommandsMax) {
@@ -298,7 +311,7 @@ Result<Ledger::Impl::Applied> Ledger::Impl::ApplyInMemory(std::span<const std::s
   for (std::size_t next = 0; next < mine.size();) {
     GroupWriter& self = mine[next];
     self.ready.wait(queue_lock, [&] { return self.applied || writers.front() == &self; });
-    if (!self.applied) LeadGroup(queue_lock, may_write_here);
+    if (!self.applied) LeadGroup(queue_lock, small_writes);
     while (next < mine.size() && mine[next].applied) ++next;
   }
   Applied applied;
@@ -312,7 +325,7 @@ Result<Ledger::Impl::Applied> Ledger::Impl::ApplyInMemory(std::span<const std::s
 }
 
 // REQUIRES: queue_lock held, and the caller's writer is at the front.
-void Ledger::Impl::LeadGroup(std::unique_lock<std::mutex>& queue_lock, bool may_write_here) {
+void Ledger::Impl::LeadGroup(std::unique_lock<std::mutex>& queue_lock, SmallWrites small_writes) {
   std::vector<GroupWriter*> group;
   std::size_t commands = 0;
   for (GroupWriter* writer : writers) {
@@ -321,13 +334,19 @@ void Ledger::Impl::LeadGroup(std::unique_lock<std::mutex>& queue_lock, bool may_
     commands += writer->batch.size();
   }
   // Nobody queued behind, who would wait for this thread's write to lead.
-  may_write_here = may_write_here && group.size() == writers.size();
+  const bool may_write_here = small_writes != SmallWrites::kLogWriter && group.size() == writers.size();
   queue_lock.unlock();
   bool write_here = false;
   const Status status = ApplyGroup(group, may_write_here, &write_here);
   // The group is in memory; the next caller waits for its write only
   // behind this one, as it would behind the log writer's.
-  if (write_here) log->WriteHere();
+  if (write_here) {
+    if (small_writes == SmallWrites::kHoldWhenIdle) {
+      write_held.store(true, std::memory_order_release);  // for WriteHeld()
+    } else {
+      log->WriteHere();
+    }
+  }
   queue_lock.lock();
   for (GroupWriter* writer : group) {
     TALLY_ASSERT(writers.front() == writer);

@@ -12,6 +12,7 @@
 // log writer is stopped, so it is alone with the store.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -62,6 +63,9 @@ struct Ledger::Impl {
   // Writes the applied groups (null in replays, which only recover).
   // Declared after the store: it stops first.
   std::unique_ptr<internal::LogWriter> log;
+  // A small group found the log writer idle and is held for its caller's
+  // WriteHeld() (SmallWrites::kHoldWhenIdle).
+  std::atomic<bool> write_held{false};
   OpenOptions options;
 
   mutable std::shared_mutex state_mutex;
@@ -137,10 +141,10 @@ struct Ledger::Impl {
     std::vector<std::vector<CommandResult>> results;
     std::uint64_t durable_at = 0;
   };
-  // `may_write_here`: a small group this thread leads may be written by it
-  // (Ledger::SmallWrites).
-  Result<Applied> ApplyInMemory(std::span<const std::span<const Command>> batches, bool may_write_here);
-  void LeadGroup(std::unique_lock<std::mutex>& queue_lock, bool may_write_here);
+  // `small_writes`: whether a small group this thread leads may be written
+  // by it, at once or when it calls WriteHeld() (Ledger::SmallWrites).
+  Result<Applied> ApplyInMemory(std::span<const std::span<const Command>> batches, Ledger::SmallWrites small_writes);
+  void LeadGroup(std::unique_lock<std::mutex>& queue_lock, Ledger::SmallWrites small_writes);
   // Applies the group and hands its blocks to the log writer; sets each
   // writer's durable_at. Sets *write_here when the caller is to write them
   // itself, after releasing its locks (with `may_write_here`, a group of at

@@ -60,9 +60,23 @@ bool LogWriter::Enqueue(BlockWrite write, std::uint64_t last_sequence, const Cha
       writing_ = true;  // the thread leaves the queue to the caller
       return true;
     }
+    // Whoever writes now (the thread, or a caller) takes this group next
+    // without being woken.
+    if (writing_) return false;
   }
   wake_.notify_one();
   return false;
+}
+
+void LogWriter::HandOff() {
+  bool more = false;
+  {
+    std::lock_guard lock(mutex_);
+    TALLY_ASSERT(writing_);
+    writing_ = false;
+    more = !queue_.empty() || stopping_;
+  }
+  if (more) wake_.notify_one();
 }
 
 void LogWriter::WriteHere() {

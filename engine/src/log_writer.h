@@ -50,8 +50,13 @@ class LogWriter {
   bool Enqueue(BlockWrite write, std::uint64_t last_sequence, const ChainHash& head, bool may_write_here = false);
   // Writes every queued group on the calling thread, tells their waiters
   // (here), and lets the thread write what is queued after them.
-  // REQUIRES: the last Enqueue returned true.
+  // REQUIRES: an Enqueue returned true, and neither this nor HandOff() has
+  // been called since. Groups enqueued in between are written too, with
+  // the same fsync: a caller may hold the write while it applies more.
   void WriteHere();
+  // Leaves what the caller was to write (WriteHere) to the writer's thread.
+  // REQUIRES: as WriteHere().
+  void HandOff();
   // An empty write for the next group: one already written, whose buffer
   // is kept (a fresh buffer of a megabyte grown by doubling cost a copy
   // and a page fault per page, each group), or a new one.

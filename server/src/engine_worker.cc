@@ -148,19 +148,33 @@ void EngineWorker::RunOnIoThread() {
 }
 
 void EngineWorker::RunRound(std::vector<Job>& jobs) {
+  // A small round's groups are written together at its end, with one fsync
+  // (Ledger::SmallWrites::kHoldWhenIdle): runs of commands with queries
+  // between them no longer cost an fsync each.
+  std::size_t commands = 0;
+  for (const Job& job : jobs) {
+    if (const auto* batch = std::get_if<std::vector<Command>>(&job.request)) commands += batch->size();
+  }
+  const bool small = commands <= kWriteHereEventsMax;
   // In arrival order: runs of apply requests go to the ledger together.
   for (std::size_t begin = 0; begin < jobs.size();) {
     if (!std::holds_alternative<std::vector<Command>>(jobs[begin].request)) {
+      // Those that do not read members' data may wait for the disk
+      // (a backup) or write to it (tokens): the held groups go first.
+      if (!ReadsMembers(jobs[begin].request)) ledger_.WriteHeld();
       AnswerQuery(jobs[begin]);
       ++begin;
       continue;
     }
     std::size_t end = begin;
     while (end < jobs.size() && std::holds_alternative<std::vector<Command>>(jobs[end].request)) ++end;
-    ApplyRun(jobs, begin, end);
+    ApplyRun(jobs, begin, end, small);
     begin = end;
   }
   jobs.clear();
+  // With requests waiting for the next round, the log writer writes these
+  // while it is applied.
+  ledger_.WriteHeld(/*here=*/!pending_hint_.load(std::memory_order_acquire));
 }
 
 // Waking a sleeping thread costs tens of microseconds on a virtual machine,
@@ -174,7 +188,7 @@ void EngineWorker::SpinBriefly() {
   }
 }
 
-void EngineWorker::ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size_t end) {
+void EngineWorker::ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size_t end, bool small_round) {
   std::vector<std::span<const Command>> batches;
   batches.reserve(end - begin);
   std::vector<Completion> completions;
@@ -185,15 +199,19 @@ void EngineWorker::ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size
   }
   Started();
   // Returns once the batches are applied in memory: the next run or query
-  // sees them, and the results are given when they are durable. With no
-  // other apply request waiting, a small group is written here
-  // (Ledger::SmallWrites). Queries behind it in this round gain nothing from
-  // the log writer: they are answered only once what they saw is durable.
-  const bool more_applies =
-      std::any_of(jobs.begin() + static_cast<std::ptrdiff_t>(end), jobs.end(),
-                  [](const Job& job) { return std::holds_alternative<std::vector<Command>>(job.request); });
-  const bool waiting = more_applies || pending_hint_.load(std::memory_order_acquire);
-  const auto small_writes = waiting ? Ledger::SmallWrites::kLogWriter : Ledger::SmallWrites::kHereWhenIdle;
+  // sees them, and the results are given when they are durable. A small
+  // round's group is held for the round's end (RunRound). In a larger
+  // round, with no other apply request waiting, a small group is written
+  // here (Ledger::SmallWrites); queries behind it gain nothing from the log
+  // writer: they are answered only once what they saw is durable.
+  Ledger::SmallWrites small_writes = Ledger::SmallWrites::kHoldWhenIdle;
+  if (!small_round) {
+    const bool more_applies =
+        std::any_of(jobs.begin() + static_cast<std::ptrdiff_t>(end), jobs.end(),
+                    [](const Job& job) { return std::holds_alternative<std::vector<Command>>(job.request); });
+    const bool waiting = more_applies || pending_hint_.load(std::memory_order_acquire);
+    small_writes = waiting ? Ledger::SmallWrites::kLogWriter : Ledger::SmallWrites::kHereWhenIdle;
+  }
   ledger_.ApplyBatches(batches, [this, completions = std::move(completions)](
                                     Result<std::vector<std::vector<CommandResult>>> results) mutable {
     for (std::size_t index = 0; index < completions.size(); ++index) {
@@ -212,17 +230,19 @@ void EngineWorker::ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size
   }, small_writes);
 }
 
+bool EngineWorker::ReadsMembers(const Request& request) {
+  return std::holds_alternative<std::vector<MemberKey>>(request) ||
+         std::holds_alternative<wire::HistoryRequest>(request) ||
+         std::holds_alternative<wire::FindRequest>(request) ||
+         std::holds_alternative<wire::MemberStatusRequest>(request) ||
+         std::holds_alternative<wire::SegmentRequest>(request);
+}
+
 void EngineWorker::AnswerQuery(Job& job) {
   Reply reply = Query(job.request);
   // Status, tokens, backups and refusals say nothing of commands still
   // being written (a backup waits for them itself).
-  const bool reads_commands =
-      std::holds_alternative<std::vector<MemberKey>>(job.request) ||
-      std::holds_alternative<wire::HistoryRequest>(job.request) ||
-      std::holds_alternative<wire::FindRequest>(job.request) ||
-      std::holds_alternative<wire::MemberStatusRequest>(job.request) ||
-      std::holds_alternative<wire::SegmentRequest>(job.request);
-  if (!reads_commands || reply.operation == wire::Operation::kError) {
+  if (!ReadsMembers(job.request) || reply.operation == wire::Operation::kError) {
     job.completion(std::move(reply));
     return;
   }

@@ -42,7 +42,7 @@ struct BackupRequest {
   std::string directory;
 };
 // A request the connection's token does not allow: answered `unauthorized`
-// in its turn, so that responses keep request order.
+// in its turn (after the requests before it, not held for their write).
 struct DeniedRequest {
   std::string reason;
 };
@@ -102,7 +102,12 @@ class EngineWorker {
   void TakeJobs(std::vector<Job>& jobs);
   void RunRound(std::vector<Job>& jobs);
   void SpinBriefly();
-  void ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size_t end);
+  // `small_round`: the round's commands are at most kWriteHereEventsMax;
+  // its groups are held for its end.
+  void ApplyRun(std::vector<Job>& jobs, std::size_t begin, std::size_t end, bool small_round);
+  // Whether the request reads members' data (and so its answer waits for
+  // what it saw to be durable).
+  static bool ReadsMembers(const Request& request);
   // Answers the query now and completes it once what it saw is durable.
   void AnswerQuery(Job& job);
   Reply Query(const Request& request);

@@ -44,6 +44,11 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
     std::unique_lock lock(gate_mutex_);
     gate_.wait(lock, [&] { return held_ > 0; });
   }
+  // Syncs and fsyncs of files so far.
+  int syncs() {
+    std::lock_guard lock(gate_mutex_);
+    return syncs_;
+  }
   // The thread of the latest sync.
   std::thread::id last_sync_thread() {
     std::lock_guard lock(gate_mutex_);
@@ -113,6 +118,7 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
   void PassGate() {
     std::unique_lock lock(gate_mutex_);
     last_sync_thread_ = std::this_thread::get_id();
+    ++syncs_;
     if (!holding_) return;
     ++held_;
     gate_.notify_all();
@@ -134,6 +140,7 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
   bool holding_ = false;
   int held_ = 0;  // syncs waiting at the gate
   std::thread::id last_sync_thread_;
+  int syncs_ = 0;
 };
 
 }  // namespace tally::testing

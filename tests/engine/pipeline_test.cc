@@ -238,6 +238,61 @@ TEST_F(PipelineTest, ASmallGroupIsWrittenOnTheCallersThreadWhenTheLogWriterIsIdl
   EXPECT_EQ(ledger_->Stats().last_sequence, 2u);
 }
 
+// kHoldWhenIdle: groups applied one after another (a query may read
+// between them) are written together when the caller says, with one sync.
+TEST_F(PipelineTest, HeldGroupsAreWrittenTogetherWhenTheCallerSays) {
+  Open(/*answer_early=*/true);
+  const std::thread::id caller = std::this_thread::get_id();
+  const std::vector<Command> first = {Earn(1, 1, 10, 100)};
+  const std::vector<Command> second = {Earn(2, 1, 10, 50), Earn(3, 1, 11, 5)};
+  const std::span<const Command> one(first);
+  const std::span<const Command> two(second);
+  Delivered<Results> first_results;
+  Delivered<Results> second_results;
+  const int syncs_before = disk_->syncs();
+  ledger_->ApplyBatches({&one, 1}, [&](Results results) { first_results.Set(std::move(results)); },
+                        Ledger::SmallWrites::kHoldWhenIdle);
+  EXPECT_EQ(ledger_->GetBalance({1, 10})->points, 100) << "applied, readable";
+  ledger_->ApplyBatches({&two, 1}, [&](Results results) { second_results.Set(std::move(results)); },
+                        Ledger::SmallWrites::kHoldWhenIdle);
+  EXPECT_FALSE(first_results.done()) << "held, not written";
+  EXPECT_FALSE(second_results.done()) << "queued behind the held group";
+  EXPECT_EQ(disk_->syncs(), syncs_before);
+  ledger_->WriteHeld();
+  ASSERT_TRUE(first_results.done() && second_results.done()) << "written before WriteHeld returned";
+  EXPECT_EQ(disk_->syncs(), syncs_before + 1) << "one sync for both";
+  EXPECT_EQ(disk_->last_sync_thread(), caller);
+  const Results got_second = second_results.Wait();
+  ASSERT_TRUE(got_second.ok()) << got_second.status().ToString();
+  EXPECT_EQ((*got_second)[0][0].balance, 150);
+  ledger_->WriteHeld();  // nothing held: nothing happens
+  EXPECT_EQ(disk_->syncs(), syncs_before + 1);
+
+  // Or handed to the log writer.
+  const std::vector<Command> third = {Earn(4, 1, 10, 1)};
+  const std::span<const Command> three(third);
+  Delivered<Results> third_results;
+  ledger_->ApplyBatches({&three, 1}, [&](Results results) { third_results.Set(std::move(results)); },
+                        Ledger::SmallWrites::kHoldWhenIdle);
+  EXPECT_FALSE(third_results.done());
+  ledger_->WriteHeld(/*here=*/false);
+  const Results got_third = third_results.Wait();
+  ASSERT_TRUE(got_third.ok()) << got_third.status().ToString();
+  EXPECT_NE(disk_->last_sync_thread(), caller) << "synced by the log writer";
+
+  // A ledger closed with a group held writes it.
+  const std::vector<Command> fourth = {Earn(5, 1, 10, 2)};
+  const std::span<const Command> four(fourth);
+  Delivered<Results> fourth_results;
+  ledger_->ApplyBatches({&four, 1}, [&](Results results) { fourth_results.Set(std::move(results)); },
+                        Ledger::SmallWrites::kHoldWhenIdle);
+  Open(/*answer_early=*/false);
+  const Results got_fourth = fourth_results.Wait();
+  ASSERT_TRUE(got_fourth.ok()) << got_fourth.status().ToString();
+  EXPECT_EQ(ledger_->GetBalance({1, 10})->points, 153);
+  EXPECT_EQ(ledger_->GetBalance({1, 11})->points, 5);
+}
+
 TEST_F(PipelineTest, AFailedWriteOnTheCallersThreadStopsTheLedgerAsTheLogWritersDoes) {
   Open(/*answer_early=*/true);
   disk_->Fill();

@@ -153,26 +153,62 @@ TEST_F(EngineWorkerTest, AQueryBehindASmallRoundsAppliesLeavesTheirWriteToTheRou
   ExpectRounds(worker, 0u, 1u);
 }
 
-// With an apply behind a query in the same round, the first group goes to
-// the log writer, so that the next is applied while it is written.
-TEST_F(EngineWorkerTest, AnApplyWaitingBehindLeavesTheWriteToTheLogWriter) {
+// Commands with a query between them in a small round are written
+// together at the round's end, with one fsync, on the round's thread; the
+// query still answers what came before it, and every reply keeps its place.
+TEST_F(EngineWorkerTest, ASmallRoundsCommandsAroundAQueryAreWrittenTogetherAtItsEnd) {
   std::mutex mutex;
-  std::condition_variable given;
-  std::optional<std::thread::id> first_given_on;
-  Answers answers;
-  EngineWorker worker(*ledger_, [] { return 0; }, PostHere());  // after what its replies touch
-  worker.Submit(Earns(1, 1), [&](Reply) {
+  std::vector<std::pair<Reply, std::thread::id>> given;
+  auto record = [&](Reply reply) {
     std::lock_guard lock(mutex);
-    first_given_on = std::this_thread::get_id();
-    given.notify_all();
-  });
-  worker.Submit(std::vector<MemberKey>{{1, 7}}, answers.Completion());
-  worker.Submit(Earns(2, 1), answers.Completion());
+    given.emplace_back(std::move(reply), std::this_thread::get_id());
+  };
+  EngineWorker worker(*ledger_, [] { return 0; }, PostHere());  // after what its replies touch
+  worker.Submit(Earns(1, 1), record);
+  worker.Submit(std::vector<MemberKey>{{1, 7}}, record);
+  worker.Submit(Earns(2, 1), record);
   ASSERT_EQ(Posted(), 1u);
   RunPosted();
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(given.size(), 3u) << "all given before the round returned";
+  for (const auto& [reply, thread] : given) EXPECT_EQ(thread, std::this_thread::get_id()) << "not the log writer's";
+  ASSERT_EQ(given[0].first.operation, wire::Operation::kApply);
+  ASSERT_EQ(given[1].first.operation, wire::Operation::kBalance);
+  ASSERT_EQ(given[2].first.operation, wire::Operation::kApply);
+  std::vector<Balance> balances;
+  ASSERT_TRUE(wire::DecodeBalanceResponse(given[1].first.body, &balances).ok());
+  ASSERT_EQ(balances.size(), 1u);
+  EXPECT_EQ(balances[0].points, 10) << "the query sees the earn before it, not the one after";
+  std::vector<CommandResult> results;
+  ASSERT_TRUE(wire::DecodeApplyResponse(given[2].first.body, &results).ok());
+  EXPECT_EQ(results.back().balance, 20);
+  ExpectRounds(worker, 0u, 1u);
+}
+
+// Requests that do not read members' data are answered at once, and a
+// backup waits for the disk itself: the round writes what it holds before
+// answering one (a backup behind a held group would wait for it forever).
+TEST_F(EngineWorkerTest, ARoundWritesWhatItHoldsBeforeAStatusOrABackup) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<wire::Operation> given;
+  auto record = [&](Reply reply) {
+    std::lock_guard lock(mutex);
+    given.push_back(reply.operation);
+    changed.notify_all();
+  };
+  testing::TemporaryDirectory backups;
+  EngineWorker worker(*ledger_, [] { return 0; }, PostHere());  // after what its replies touch
+  worker.Submit(Earns(1, 1), record);
+  worker.Submit(StatusRequest{}, record);
+  worker.Submit(Earns(2, 1), record);
+  worker.Submit(BackupRequest{backups.path() + "/copy"}, record);  // the round goes to the worker
+  RunPosted();
   std::unique_lock lock(mutex);
-  given.wait(lock, [&] { return first_given_on.has_value(); });
-  EXPECT_NE(*first_given_on, std::this_thread::get_id()) << "written by the log writer";
+  changed.wait(lock, [&] { return given.size() == 4; });
+  EXPECT_EQ(given, (std::vector<wire::Operation>{wire::Operation::kApply, wire::Operation::kStatus,
+                                                 wire::Operation::kApply, wire::Operation::kBackup}))
+      << "each earn durable, and answered, before the request behind it";
 }
 
 TEST_F(EngineWorkerTest, ALargeRequestGoesToTheWorker) {

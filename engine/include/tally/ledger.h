@@ -98,12 +98,22 @@ class Ledger {
   // the log writer idle. kHereWhenIdle: this thread, before returning (a
   // request spared a thread's wake-up; meanwhile this thread applies
   // nothing), for a caller with nothing else waiting to be applied;
-  // kLogWriter: the log writer, always. (The waiting Apply and
-  // ApplyBatches write here when no other caller is queued behind.)
-  enum class SmallWrites { kLogWriter, kHereWhenIdle };
+  // kHoldWhenIdle: this thread too, but only when it calls WriteHeld(),
+  // with every group applied meanwhile (by it or anyone) and one fsync —
+  // for a caller with a few more requests at hand, queries between
+  // commands among them; kLogWriter: the log writer, always. (The waiting
+  // Apply and ApplyBatches write here when no other caller is queued
+  // behind.)
+  enum class SmallWrites { kLogWriter, kHereWhenIdle, kHoldWhenIdle };
   using ApplyDone = std::function<void(Result<std::vector<std::vector<CommandResult>>>)>;
   void ApplyBatches(std::span<const std::span<const Command>> batches, ApplyDone done,
                     SmallWrites small_writes = SmallWrites::kLogWriter);
+  // Writes the group held by kHoldWhenIdle, and every group queued behind
+  // it, with one fsync: on this thread (`here`), or on the log writer's.
+  // Nothing if no group is held. Until then every later group, anyone's,
+  // waits for it: call it promptly, and before anything that waits for the
+  // disk (Backup, the waiting Apply).
+  void WriteHeld(bool here = true);
   // Calls `done` with Ok once everything applied before this call is
   // durable, or with why it is not (then answers that saw it must not be
   // given); on the log writer's thread, or on this one when known at once.
