@@ -5,7 +5,9 @@
 //   tally-bench --system postgres --server "host=/tmp/pg port=5433 dbname=postgres" --connections 8
 //   tally-bench --system redis --server 127.0.0.1:6390 --connections 32 [--batch 64]
 //
-// Options (defaults): --duration 10 (s), --connections 4 (generator threads,
+// Options (defaults): --duration 10 (s, measured), --warmup 1 (s before
+// them: the workload runs, its calls are checked for exactness but not
+// measured; see docs/bench.md), --connections 4 (generator threads,
 // each with its own connection), --clients 0 (tally: if > 0, the threads share
 // this many client connections instead), --window 1
 // (calls in flight per connection, tally), --batch 1 (tally: commands per
@@ -15,6 +17,9 @@
 // uniform), --mix earn=70,redeem=15,balance=10,reverse=5[,hold=N] (hold: a
 // hold then its capture, two commands), --retry-share 0.02,
 // --seed 1, --json, --tls-ca FILE (tally: speak TLS, trusting FILE),
+// --latencies FILE (every call's due time, µs from the start, its latency
+// in µs, and its thread, one call a line: to plot, or to see when the
+// slow calls came),
 // --chain N (tally: the chain to use; by default a new one from the clock,
 // since the check expects every member of the run to start at zero).
 //
@@ -26,6 +31,7 @@
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -46,6 +52,7 @@ using Clock = std::chrono::steady_clock;
 struct Settings {
   Target target{"tally", "127.0.0.1:7411", 1, 1, 0, ""};
   int duration_seconds = 10;
+  double warmup_seconds = 1;
   int connections = 4;
   int window = 1;
   double rate = 0;
@@ -56,6 +63,7 @@ struct Settings {
   std::uint64_t seed = 1;
   std::uint64_t chain = 0;  // 0: a new one
   bool json = false;
+  std::string latencies_file;  // empty: none written
 };
 
 [[noreturn]] void Usage(const std::string& message) {
@@ -99,6 +107,7 @@ Settings Parse(int argc, char** argv) {
     else if (flag == "--server") settings.target.address = value;
     else if (flag == "--tls-ca") settings.target.tls_ca = value;
     else if (flag == "--duration") settings.duration_seconds = std::atoi(value.c_str());
+    else if (flag == "--warmup") settings.warmup_seconds = std::atof(value.c_str());
     else if (flag == "--connections") settings.connections = std::atoi(value.c_str());
     else if (flag == "--window") settings.window = std::atoi(value.c_str());
     else if (flag == "--batch") settings.target.batch = static_cast<std::size_t>(std::atoll(value.c_str()));
@@ -110,9 +119,11 @@ Settings Parse(int argc, char** argv) {
     else if (flag == "--seed") settings.seed = std::strtoull(value.c_str(), nullptr, 10);
     else if (flag == "--clients") settings.target.clients = std::atoi(value.c_str());
     else if (flag == "--chain") settings.chain = std::strtoull(value.c_str(), nullptr, 10);
+    else if (flag == "--latencies") settings.latencies_file = value;
     else Usage("unknown option " + flag);
   }
-  if (settings.duration_seconds <= 0 || settings.connections <= 0 || settings.window <= 0 ||
+  if (settings.duration_seconds <= 0 || !(settings.warmup_seconds >= 0) || settings.warmup_seconds > 3600 ||
+      settings.connections <= 0 || settings.window <= 0 ||
       settings.target.batch == 0 || settings.members == 0 || settings.retry_share < 0 || settings.retry_share >= 1 ||
       settings.chain > 0xffffffff) {
     Usage("an option is out of range");
@@ -145,6 +156,7 @@ struct ThreadReport {
   std::map<std::string, std::uint64_t> errors;     // by result code or failure
   std::array<std::uint64_t, 256> codes{};          // tally's result codes, added to `errors` at the end
   std::vector<std::uint32_t> latencies_us;
+  std::vector<std::uint64_t> due_us;  // each call's due time from the start, with --latencies
 };
 
 // What the generator expects of every member, shared by all threads: a flat
@@ -156,11 +168,88 @@ struct Expectations {
   std::vector<std::atomic<bool>> touched;          // a command was answered for this member
 };
 
-void Generate(const Settings& settings, int thread, std::unique_ptr<Driver> driver, Clock::time_point start,
-              Clock::time_point end, Timetable* timetable, std::atomic<std::uint64_t>* progress,
-              Expectations* expectations, ThreadReport* report) {
+// One line per call, in due order: due_us latency_us thread.
+void WriteLatencies(const std::string& path, const std::vector<ThreadReport>& reports) {
+  struct Call {
+    std::uint64_t due_us;
+    std::uint32_t latency_us;
+    int thread;
+  };
+  std::vector<Call> calls;
+  for (std::size_t thread = 0; thread < reports.size(); ++thread) {
+    const ThreadReport& report = reports[thread];
+    for (std::size_t index = 0; index < report.due_us.size(); ++index) {
+      calls.push_back({report.due_us[index], report.latencies_us[index], static_cast<int>(thread)});
+    }
+  }
+  std::sort(calls.begin(), calls.end(), [](const Call& a, const Call& b) { return a.due_us < b.due_us; });
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  if (file == nullptr) {
+    std::fprintf(stderr, "tally-bench: cannot write %s\n", path.c_str());
+    return;
+  }
+  std::fprintf(file, "# due_us latency_us thread\n");
+  for (const Call& call : calls) std::fprintf(file, "%" PRIu64 " %u %d\n", call.due_us, call.latency_us, call.thread);
+  if (std::fclose(file) != 0) std::fprintf(stderr, "tally-bench: cannot write %s\n", path.c_str());
+}
+
+Clock::duration WarmupOf(const Settings& settings) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(settings.warmup_seconds));
+}
+
+// The threads get ready (made, their state built) before the clock starts,
+// so that the first calls are not late for reasons of the generator's own.
+class StartLine {
+ public:
+  explicit StartLine(int threads) : waiting_(threads) {}
+  // A thread is ready; returns the start once every thread is.
+  Clock::time_point Ready() {
+    std::unique_lock lock(mutex_);
+    if (--waiting_ == 0) {
+      // A little ahead, so that every thread is awake by the first call.
+      start_ = Clock::now() + std::chrono::milliseconds(5);
+      started_ = true;
+      changed_.notify_all();
+    }
+    changed_.wait(lock, [&] { return started_; });
+    return start_;
+  }
+  // For the main thread, once every thread is ready (or none was made).
+  Clock::time_point Start() {
+    std::unique_lock lock(mutex_);
+    if (waiting_ == 0 && !started_) {
+      start_ = Clock::now();
+      started_ = true;
+    }
+    changed_.wait(lock, [&] { return started_; });
+    return start_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int waiting_;
+  bool started_ = false;
+  Clock::time_point start_;
+};
+
+void Generate(const Settings& settings, int thread, std::unique_ptr<Driver> driver, StartLine* start_line,
+              Timetable* timetable, std::atomic<std::uint64_t>* progress, Expectations* expectations,
+              ThreadReport* report) {
   OpSource source(settings.members, settings.zipf, settings.mix, settings.retry_share,
                   static_cast<std::uint64_t>(thread), settings.seed);
+  // Room for this thread's share of an open loop's calls and more, so the
+  // record does not grow (copying) during the run.
+  if (settings.rate > 0) {
+    const auto expected = static_cast<std::size_t>(settings.rate * (settings.duration_seconds + settings.warmup_seconds) /
+                                                   static_cast<double>(settings.connections));
+    report->latencies_us.reserve(expected * 2);
+    if (!settings.latencies_file.empty()) report->due_us.reserve(expected * 2);
+  }
+  const Clock::time_point start = start_line->Ready();
+  const Clock::time_point measured = start + WarmupOf(settings);  // calls due from here on count
+  const Clock::time_point end = measured + std::chrono::seconds(settings.duration_seconds);
+  std::this_thread::sleep_until(start);  // the clock's start, not synchronization
   const std::size_t ops_per_call = settings.target.batch * static_cast<std::size_t>(settings.window);
   // Open loop: the thread takes the next call of the shared timetable;
   // latency counts from when the call was due, so a slow system is not
@@ -195,8 +284,15 @@ void Generate(const Settings& settings, int thread, std::unique_ptr<Driver> driv
     ops.clear();
     for (std::size_t index = 0; index < ops_per_call; ++index) ops.push_back(source.Next());
     driver->Execute(ops, &outcomes);
-    report->latencies_us.push_back(static_cast<std::uint32_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - due).count()));
+    const bool counted = due >= measured;
+    if (counted) {
+      report->latencies_us.push_back(static_cast<std::uint32_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - due).count()));
+      if (!settings.latencies_file.empty()) {
+        report->due_us.push_back(
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(due - measured).count()));
+      }
+    }
     if (settings.rate > 0) due = next_due();
     std::uint64_t answered = 0;
     // The expectations are a table far larger than the caches, touched at
@@ -219,10 +315,10 @@ void Generate(const Settings& settings, int thread, std::unique_ptr<Driver> driv
         continue;
       }
       if (op.kind == OpKind::kBalance) {
-        ++report->queries;
+        if (counted) ++report->queries;
         continue;
       }
-      report->events += static_cast<std::uint64_t>(CommandsOf(op));
+      if (counted) report->events += static_cast<std::uint64_t>(CommandsOf(op));
       answered += static_cast<std::uint64_t>(CommandsOf(op));
       if (settings.target.system == "tally") {
         Original& original = originals[op.id.low & (kOriginals - 1)];
@@ -231,10 +327,12 @@ void Generate(const Settings& settings, int thread, std::unique_ptr<Driver> driv
         } else if (original.result != outcome.result) {
           ++report->retry_mismatches;
         }
-        if (outcome.result.code != ResultCode::kOk) ++report->codes[static_cast<std::uint8_t>(outcome.result.code)];
-      } else if (outcome.rejected) {
+        if (counted && outcome.result.code != ResultCode::kOk) {
+          ++report->codes[static_cast<std::uint8_t>(outcome.result.code)];
+        }
+      } else if (counted && outcome.rejected) {
         report->errors["insufficient_points"] += 1;
-      } else if (outcome.duplicate) {
+      } else if (counted && outcome.duplicate) {
         report->errors["duplicate (retry)"] += 1;
       }
       expectations->touched[op.member].store(true, std::memory_order_relaxed);
@@ -281,15 +379,17 @@ int Run(const Settings& settings) {
   const std::size_t ops_per_call = settings.target.batch * static_cast<std::size_t>(settings.window);
   Timetable timetable(settings.rate > 0 ? settings.rate / static_cast<double>(ops_per_call) : 1,
                       settings.seed * 0x9E3779B97F4A7C15ULL + 1);
-  const Clock::time_point start = Clock::now();
-  const Clock::time_point end = start + std::chrono::seconds(settings.duration_seconds);
+  int made = 0;
+  for (const auto& driver : drivers) made += driver ? 1 : 0;
+  StartLine start_line(made);
   std::vector<std::thread> threads;
   for (int thread = 0; thread < settings.connections; ++thread) {
     if (!drivers[static_cast<std::size_t>(thread)]) continue;  // its failure is in its report
     threads.emplace_back(Generate, std::cref(settings), thread, std::move(drivers[static_cast<std::size_t>(thread)]),
-                         start, end, &timetable, &progress, &expectations,
-                         &reports[static_cast<std::size_t>(thread)]);
+                         &start_line, &timetable, &progress, &expectations, &reports[static_cast<std::size_t>(thread)]);
   }
+  const Clock::time_point start = start_line.Start();
+  const Clock::time_point measured = start + WarmupOf(settings);
   std::thread monitor([&] {
     std::uint64_t last = 0;
     for (int second = 1; !finished.load(); ++second) {
@@ -301,9 +401,11 @@ int Run(const Settings& settings) {
     std::fprintf(stderr, "\n");
   });
   for (std::thread& thread : threads) thread.join();
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double seconds = std::chrono::duration<double>(Clock::now() - measured).count();
   finished = true;
   monitor.join();
+
+  if (!settings.latencies_file.empty()) WriteLatencies(settings.latencies_file, reports);
 
   ThreadReport total;
   for (ThreadReport& report : reports) {
@@ -360,9 +462,10 @@ int Run(const Settings& settings) {
   const std::uint32_t max = total.latencies_us.empty() ? 0 : *std::max_element(total.latencies_us.begin(), total.latencies_us.end());
 
   std::printf("%s: %d connections, window %d, batch %zu, %s loop: %.0f events/s (%" PRIu64 " events, %" PRIu64
-              " balance reads in %.1f s)\n",
+              " balance reads in %.1f s, after %.1f s of warm-up)\n",
               settings.target.system.c_str(), settings.connections, settings.window, settings.target.batch,
-              settings.rate > 0 ? "open" : "closed", events_per_second, total.events, total.queries, seconds);
+              settings.rate > 0 ? "open" : "closed", events_per_second, total.events, total.queries, seconds,
+              settings.warmup_seconds);
   std::printf("call latency us: p50 %u  p90 %u  p99 %u  p99.9 %u  max %u\n", p50, p90, p99, p999, max);
   for (const auto& [name, count] : total.errors) std::printf("  %-28s %" PRIu64 "\n", name.c_str(), count);
   std::printf("exactness: %s (%zu members read back, %" PRIu64 " differ)\n", exact ? "PASSED" : "FAILED",
@@ -370,10 +473,11 @@ int Run(const Settings& settings) {
   if (!exact) std::printf("  %s\n", check.c_str());
   if (settings.json) {
     std::printf("{\"system\":\"%s\",\"connections\":%d,\"window\":%d,\"batch\":%zu,\"rate\":%.0f,"
-                "\"events_per_second\":%.0f,\"events\":%" PRIu64 ",\"seconds\":%.3f,"
+                "\"events_per_second\":%.0f,\"events\":%" PRIu64 ",\"seconds\":%.3f,\"warmup_seconds\":%.3f,"
                 "\"latency_us\":{\"p50\":%u,\"p90\":%u,\"p99\":%u,\"p999\":%u,\"max\":%u},\"errors\":{",
                 settings.target.system.c_str(), settings.connections, settings.window, settings.target.batch,
-                settings.rate, events_per_second, total.events, seconds, p50, p90, p99, p999, max);
+                settings.rate, events_per_second, total.events, seconds, settings.warmup_seconds, p50, p90, p99, p999,
+                max);
     bool first = true;
     for (const auto& [name, count] : total.errors) {
       std::printf("%s\"%s\":%" PRIu64, first ? "" : ",", JsonEscape(name).c_str(), count);

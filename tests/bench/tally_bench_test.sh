@@ -32,6 +32,24 @@ done
 events="$(echo "$last" | sed -E 's/.*"events":([0-9]+).*/\1/')"
 [ "$events" -gt 0 ] 2>/dev/null || fail "a clean run applied no events" "$last"
 
+# An open loop with a warm-up, every measured call written to a file: one
+# line a call (earns only, one command a call), in due order, due from the
+# end of the warm-up.
+latencies="$scratch/latencies.txt"
+output="$("$bench" --system tally --server "$server" --duration 1 --warmup 0.5 --connections 2 --rate 400 \
+  --members 200 --mix earn=100 --latencies "$latencies" --json 2>/dev/null)"
+code=$?
+last="$(echo "$output" | tail -n 1)"
+[ "$code" -eq 0 ] || fail "an open loop with a warm-up exited $code" "$output"
+[[ "$last" == *'"warmup_seconds":0.500'* ]] || fail "the JSON line does not give the warm-up" "$last"
+events="$(echo "$last" | sed -E 's/.*"events":([0-9]+).*/\1/')"
+lines="$(grep -vc '^#' "$latencies")"
+[ "$lines" -eq "$events" ] 2>/dev/null || fail "$lines latency lines for $events calls" "$last"
+[ "$events" -gt 200 ] && [ "$events" -lt 800 ] || fail "$events calls measured in 1 s at 400/s" "$last"
+sort -n -c <(grep -v '^#' "$latencies" | cut -d' ' -f1) || fail "the latency file is not in due order"
+awk '!/^#/ && ($1 < 0 || $1 > 1100000 || $2 <= 0 || $3 < 0 || $3 > 1) { bad = 1 } END { exit bad }' "$latencies" ||
+  fail "a latency line is out of range" "$(head -n 5 "$latencies")"
+
 # Members that did not start at zero: chain 4242's three members get a
 # point each first, which the generator does not know of.
 for member in 1 2 3; do
@@ -53,7 +71,7 @@ code=$?
 [[ "$output" == *'"exact":false,"check":"operations failed: connect'* ]] || fail "no server is not reported" "$output"
 
 # Bad options.
-for options in "--duration 0" "--system mysql" "--mix redeem=10" "--chain 4294967296" "--bogus 1" "--members"; do
+for options in "--duration 0" "--warmup -1" "--system mysql" "--mix redeem=10" "--chain 4294967296" "--bogus 1" "--members"; do
   # shellcheck disable=SC2086
   output="$("$bench" --server "$server" $options 2>&1)"
   code=$?
