@@ -31,6 +31,7 @@ for key in '"exact":true' '"latency_us":{"p50":' '"p90":' '"p99":' '"p999":' '"m
 done
 events="$(echo "$last" | sed -E 's/.*"events":([0-9]+).*/\1/')"
 [ "$events" -gt 0 ] 2>/dev/null || fail "a clean run applied no events" "$last"
+[[ "$last" != *'"start_delay_us"'* ]] || fail "a closed loop gives start delays" "$last"
 
 # An open loop with a warm-up, every measured call written to a file: one
 # line a call (earns only, one command a call), in due order, due from the
@@ -47,6 +48,16 @@ lines="$(grep -vc '^#' "$latencies")"
 [ "$lines" -eq "$events" ] 2>/dev/null || fail "$lines latency lines for $events calls" "$last"
 [ "$events" -gt 200 ] && [ "$events" -lt 800 ] || fail "$events calls measured in 1 s at 400/s" "$last"
 sort -n -c <(grep -v '^#' "$latencies" | cut -d' ' -f1) || fail "the latency file is not in due order"
+# How late the calls started, a part of their latencies: at most the longest.
+if [[ "$last" =~ \"start_delay_us\":\{\"p50\":([0-9]+),\"p99\":([0-9]+)\} ]]; then
+  start_p50="${BASH_REMATCH[1]}"
+  start_p99="${BASH_REMATCH[2]}"
+  longest="$(echo "$last" | sed -E 's/.*"max":([0-9]+).*/\1/')"
+  [ "$start_p50" -le "$start_p99" ] && [ "$start_p99" -le "$longest" ] ||
+    fail "start delays p50 $start_p50, p99 $start_p99 for calls of at most $longest us" "$last"
+else
+  fail "an open loop's JSON line lacks start_delay_us" "$last"
+fi
 awk '!/^#/ && ($1 < 0 || $1 > 1100000 || $2 <= 0 || $3 < 0 || $3 > 1) { bad = 1 } END { exit bad }' "$latencies" ||
   fail "a latency line is out of range" "$(head -n 5 "$latencies")"
 
