@@ -37,7 +37,6 @@ using wire::Operation;
 constexpr auto kNever = asio::steady_timer::time_point::max();
 constexpr std::chrono::milliseconds kReconnectDelayMin{5};
 constexpr std::chrono::milliseconds kReconnectDelayMax{500};
-constexpr std::chrono::milliseconds kDeadlineCheckIntervalMax{20};
 
 // A waiting caller's call signals it (Call::signal) when done or when
 // handed the reading role; the caller sleeps on it with a futex. (Not
@@ -218,27 +217,42 @@ class Client::Core {
     expiry_timer_.cancel(ignored);
   }
 
-  // Finishes every call whose deadline passed, sent or not.
+  // Finishes every call whose deadline passed, sent or not, then sleeps
+  // until the next deadline. Every call's deadline is call_timeout after it
+  // was made, so none made later comes due before the earliest deadline of
+  // the calls there are now — or, with none, before call_timeout from now:
+  // the loop wakes once per deadline that can pass, never on a fixed tick
+  // (an idle client's I/O thread sleeps), and a new call never needs to
+  // wake it.
   asio::awaitable<void> ExpiryLoop() {
-    const auto interval = std::min(kDeadlineCheckIntervalMax, options_.call_timeout);
     while (!stopping_) {
-      expiry_timer_.expires_after(interval);
-      error_code ignored;
-      co_await expiry_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
       const auto now = Clock::now();
+      auto next = now + options_.call_timeout;
       auto expire = [&](const CallPtr& call) {
-        if (call->deadline > now) return false;
+        if (call->deadline > now) {
+          next = std::min(next, call->deadline);
+          return false;
+        }
         call->Finish(Expired());
         return true;
       };
       std::erase_if(pending_, expire);
-      std::lock_guard lock(mutex_);
-      std::erase_if(incoming_, expire);  // not taken: that tells callers the writer is busy (SendOwn)
-      for (auto& [id, request] : in_flight_) {
-        for (const CallPtr& call : request.calls) {
-          if (call->deadline <= now) call->Finish(Expired());
+      {
+        std::lock_guard lock(mutex_);
+        std::erase_if(incoming_, expire);  // not taken: that tells callers the writer is busy (SendOwn)
+        for (auto& [id, request] : in_flight_) {
+          for (const CallPtr& call : request.calls) {
+            if (call->deadline <= now) {
+              call->Finish(Expired());  // its answer, if it comes, is dropped
+            } else {
+              next = std::min(next, call->deadline);
+            }
+          }
         }
       }
+      expiry_timer_.expires_at(next);
+      error_code ignored;
+      co_await expiry_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     }
   }
 

@@ -1104,6 +1104,14 @@ TEST(ClientDeadline, CallsToAServerThatNeverAnswersEndAtTheirDeadline) {
     }
     for (std::thread& caller : callers) caller.join();
     EXPECT_EQ(expired.load(), 4);
+    // Idle for longer than a deadline (the expiry loop then sleeps until a
+    // deadline no call has yet): a call made afterwards still ends at its
+    // own, and not before.
+    std::this_thread::sleep_for(options.call_timeout * 3 / 2);  // the idle spell, not synchronization
+    const auto made = std::chrono::steady_clock::now();
+    auto late = (*client)->SubmitAsync(Earn(30, 1, 42, 100)).get();
+    EXPECT_EQ(late.status().code(), Status::Code::kDeadlineExceeded) << late.status().ToString();
+    EXPECT_GE(std::chrono::steady_clock::now() - made, options.call_timeout);
   }
   done = true;
   asio::ip::tcp::socket wake(io);  // ends the blocking accept
