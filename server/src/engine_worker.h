@@ -97,7 +97,8 @@ class EngineWorker {
   };
 
   void Run();
-  void RunOnIoThread();
+  // Posted for a small round; runs it on its second pass (see the .cc).
+  void RunOnIoThread(bool second_pass);
   // Takes the queue's first jobs (with mutex_ held).
   void TakeJobs(std::vector<Job>& jobs);
   void RunRound(std::vector<Job>& jobs);

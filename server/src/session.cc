@@ -357,8 +357,11 @@ bool Session::Handle(const wire::Header& header, std::string_view body, std::uin
   ++in_flight_;
   auto self = shared_from_this();
   worker_.Submit(std::move(request), [self, request_id, charge](Reply reply) {
-    // On the worker thread: hand the reply to the I/O thread.
-    asio::post(self->stream_.socket().get_executor(), [self, request_id, charge, reply = std::move(reply)] {
+    // On the I/O thread (a round it runs), the reply is sent at once,
+    // before the thread reads further requests — as a single-threaded
+    // server answers a group before it reads the next; on the worker's or
+    // the log writer's thread it is handed to the I/O thread.
+    asio::dispatch(self->stream_.socket().get_executor(), [self, request_id, charge, reply = std::move(reply)] {
       self->Send(reply.operation, request_id, reply.body, true, charge);
     });
   });

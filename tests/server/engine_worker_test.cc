@@ -88,13 +88,19 @@ class EngineWorkerTest : public ::testing::Test {
     return posted_.size();
   }
 
-  void RunPosted() {
+  // Runs what is posted now (what that posts waits for the next call).
+  void RunPostedOnce() {
     std::vector<std::function<void()>> posted;
     {
       std::lock_guard lock(posted_mutex_);
       posted.swap(posted_);
     }
     for (auto& round : posted) round();
+  }
+
+  // Runs what is posted, and what that posts, until nothing is left.
+  void RunPosted() {
+    while (Posted() != 0) RunPostedOnce();
   }
 
   static void ExpectRounds(const EngineWorker& worker, std::uint64_t on_worker, std::uint64_t on_io_thread) {
@@ -126,6 +132,25 @@ TEST_F(EngineWorkerTest, SmallRequestsOnAnIdleEngineAreOneRoundOnTheIoThread) {
   EXPECT_EQ(answers.size(), 0u) << "nothing runs before the I/O thread runs the round";
   RunPosted();
   EXPECT_EQ(answers.Balances(3), (std::vector<std::int64_t>{10, 30, 40}));
+  ExpectRounds(worker, 0u, 1u);
+}
+
+// A request read while the round waits in the I/O thread's queue (its read
+// handler queued there behind the round) joins the round: the round goes
+// behind what is queued once before it runs, and both share its fsync.
+TEST_F(EngineWorkerTest, ARequestReadWhileTheRoundWaitsJoinsIt) {
+  EngineWorker worker(*ledger_, [] { return 0; }, PostHere());
+  Answers answers;
+  worker.Submit(Earns(1, 1), answers.Completion());
+  ASSERT_EQ(Posted(), 1u);
+  RunPostedOnce();  // the round's first pass
+  EXPECT_EQ(answers.size(), 0u) << "the round has not run yet";
+  ASSERT_EQ(Posted(), 1u) << "it went behind what was queued";
+  worker.Submit(Earns(2, 1), answers.Completion());  // read meanwhile
+  EXPECT_EQ(Posted(), 1u) << "joins the round, posts nothing";
+  RunPostedOnce();
+  EXPECT_EQ(answers.size(), 2u) << "both answered by the round";
+  EXPECT_EQ(answers.Balances(2), (std::vector<std::int64_t>{10, 20}));
   ExpectRounds(worker, 0u, 1u);
 }
 
