@@ -33,10 +33,12 @@ std::size_t IoRoundShare(const Request& request) {
 
 }  // namespace
 
-EngineWorker::EngineWorker(Ledger& ledger, std::function<std::uint64_t()> connections, PostToIoThread post_to_io_thread)
+EngineWorker::EngineWorker(Ledger& ledger, std::function<std::uint64_t()> connections, PostToIoThread post_to_io_thread,
+                           std::function<void()> send_held_replies)
     : ledger_(ledger),
       connections_(std::move(connections)),
       post_to_io_thread_(std::move(post_to_io_thread)),
+      send_held_replies_(std::move(send_held_replies)),
       thread_([this] { Run(); }) {}
 
 EngineWorker::~EngineWorker() { Stop(); }
@@ -121,7 +123,7 @@ void EngineWorker::Run() {
       TakeJobs(jobs);
       ++rounds_.worker;
     }
-    RunRound(jobs);
+    RunRound(jobs, /*on_io_thread=*/false);
     std::lock_guard lock(mutex_);
     running_ = false;
   }
@@ -149,7 +151,7 @@ void EngineWorker::RunOnIoThread(bool second_pass) {
     TakeJobs(jobs);
     ++rounds_.io_thread;
   }
-  RunRound(jobs);
+  RunRound(jobs, /*on_io_thread=*/true);
   bool more = false;
   {
     std::lock_guard lock(mutex_);
@@ -159,7 +161,7 @@ void EngineWorker::RunOnIoThread(bool second_pass) {
   if (more) wake_.notify_one();
 }
 
-void EngineWorker::RunRound(std::vector<Job>& jobs) {
+void EngineWorker::RunRound(std::vector<Job>& jobs, bool on_io_thread) {
   // A small round's groups are written together at its end, with one fsync
   // (Ledger::SmallWrites::kHoldWhenIdle): runs of commands with queries
   // between them no longer cost an fsync each.
@@ -173,7 +175,7 @@ void EngineWorker::RunRound(std::vector<Job>& jobs) {
     if (!std::holds_alternative<std::vector<Command>>(jobs[begin].request)) {
       // Those that do not read members' data may wait for the disk
       // (a backup) or write to it (tokens): the held groups go first.
-      if (!ReadsMembers(jobs[begin].request)) ledger_.WriteHeld();
+      if (!ReadsMembers(jobs[begin].request)) WriteHeld(on_io_thread);
       AnswerQuery(jobs[begin]);
       ++begin;
       continue;
@@ -186,7 +188,14 @@ void EngineWorker::RunRound(std::vector<Job>& jobs) {
   jobs.clear();
   // With requests waiting for the next round, the log writer writes these
   // while it is applied.
-  ledger_.WriteHeld(/*here=*/!pending_hint_.load(std::memory_order_acquire));
+  WriteHeld(on_io_thread, /*here=*/!pending_hint_.load(std::memory_order_acquire));
+}
+
+void EngineWorker::WriteHeld(bool on_io_thread, bool here) {
+  // Replies given so far (queries answered at once) do not wait for this
+  // write to be sent.
+  if (on_io_thread && send_held_replies_) send_held_replies_();
+  ledger_.WriteHeld(here);
 }
 
 // Waking a sleeping thread costs tens of microseconds on a virtual machine,

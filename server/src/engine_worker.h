@@ -76,8 +76,11 @@ class EngineWorker {
   // each query waits for the group commit before it). Without
   // `post_to_io_thread` every round runs on the worker's thread; with it,
   // Submit() must be called on that I/O thread.
+  // `send_held_replies` is called in a round the I/O thread runs before
+  // the round writes to the disk: replies its caller holds until the round
+  // ends (one send per connection) go out before the fsync instead.
   EngineWorker(Ledger& ledger, std::function<std::uint64_t()> connections,
-               PostToIoThread post_to_io_thread = nullptr);
+               PostToIoThread post_to_io_thread = nullptr, std::function<void()> send_held_replies = nullptr);
   ~EngineWorker();  // stops after the queue is drained and every reply is given
 
   void Submit(Request request, Completion completion);
@@ -101,7 +104,8 @@ class EngineWorker {
   void RunOnIoThread(bool second_pass);
   // Takes the queue's first jobs (with mutex_ held).
   void TakeJobs(std::vector<Job>& jobs);
-  void RunRound(std::vector<Job>& jobs);
+  void RunRound(std::vector<Job>& jobs, bool on_io_thread);
+  void WriteHeld(bool on_io_thread, bool here = true);
   void SpinBriefly();
   // `small_round`: the round's commands are at most kWriteHereEventsMax;
   // its groups are held for its end.
@@ -119,6 +123,7 @@ class EngineWorker {
   std::function<std::uint64_t()> connections_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   const PostToIoThread post_to_io_thread_;
+  const std::function<void()> send_held_replies_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Job> queue_;

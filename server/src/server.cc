@@ -13,7 +13,16 @@ Server::Server(Ledger& ledger, const ServerOptions& options)
       options_(options),
       budget_(options.request_bytes_max),
       worker_(ledger, [this] { return connections_.load(); },
-              [this](std::function<void()> round) { asio::post(io_, std::move(round)); }) {}
+              [this](std::function<void()> round) {
+                asio::post(io_, [this, round = std::move(round)] {
+                  // Replies the round gives are held, and sent together.
+                  cork_.active = true;
+                  round();
+                  cork_.active = false;
+                  cork_.SendHeld();
+                });
+              },
+              [this] { cork_.SendHeld(); }) {}
 
 Server::~Server() { worker_.Stop(); }
 
@@ -119,7 +128,7 @@ std::uint64_t Server::OpenConnections() {
 
 asio::awaitable<void> Server::AcceptLoop() {
   SessionOptions session_options{options_.idle_timeout_ms, options_.io_timeout_ms, "tallyd", &ledger_, &budget_,
-                                 nullptr};
+                                 &cork_, nullptr};
   while (!stopping_) {
     error_code error;
     asio::ip::tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, error));

@@ -43,6 +43,8 @@ class Server {
   // an error the old ones stay. Any thread.
   Status ReloadTls();
   const RequestBudget& budget() const { return budget_; }
+  // Sends and writes of frames to clients so far, every connection's.
+  std::uint64_t sends() const { return cork_.sends.load(std::memory_order_relaxed); }
   void Run();
   void Stop();
 
@@ -62,6 +64,7 @@ class Server {
   std::vector<std::weak_ptr<Session>> sessions_;  // I/O thread only
   std::atomic<std::uint64_t> connections_{0};
   RequestBudget budget_;
+  ReplyCork cork_;  // on the I/O thread only
   std::mutex tls_mutex_;
   std::shared_ptr<asio::ssl::context> tls_;  // null: in the clear; guarded by tls_mutex_
   EngineWorker worker_;

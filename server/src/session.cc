@@ -417,10 +417,20 @@ void Session::Send(Operation operation, std::uint64_t request_id, std::string_vi
   }
   Outgoing outgoing{std::string(), reply, charge};
   wire::AppendFrame(operation, wire::kResponse, request_id, body, &outgoing.frame);
+  if (options_.cork != nullptr && options_.cork->active) {
+    // Given in a round the I/O thread runs: sent with the round's others.
+    outbox_.push_back(std::move(outgoing));
+    if (!held_) {
+      held_ = true;
+      options_.cork->held.push_back(shared_from_this());
+    }
+    return;
+  }
   if (outbox_.empty() && !writing_) {
     // The write loop is idle: send now what the socket takes, sparing the
     // reply two trips through the I/O thread's queue (waking the loop, and
     // the completion of its write).
+    CountSend();
     const std::size_t sent = stream_.SendNow(outgoing.frame);
     if (sent == outgoing.frame.size()) {
       Written(reply, charge);
@@ -431,6 +441,40 @@ void Session::Send(Operation operation, std::uint64_t request_id, std::string_vi
   }
   outbox_.push_back(std::move(outgoing));
   wake_writer_.cancel();
+}
+
+void Session::SendHeld() {
+  held_ = false;
+  if (closed_ || outbox_.empty()) return;  // Close() let go of what it held
+  if (!writing_) {
+    // The write loop is idle: send now what the socket takes, as Send()
+    // does for one reply.
+    std::string joined;
+    for (const Outgoing& outgoing : outbox_) joined += outgoing.frame;
+    CountSend();
+    std::size_t sent = stream_.SendNow(joined);
+    while (!outbox_.empty() && sent >= outbox_.front().frame.size()) {
+      sent -= outbox_.front().frame.size();
+      Written(outbox_.front().reply, outbox_.front().charge);
+      outbox_.pop_front();
+    }
+    if (outbox_.empty()) {
+      if (reading_done_ && in_flight_ == 0) wake_writer_.cancel();  // everything answered: the loop closes
+      return;
+    }
+    outbox_.front().frame.erase(0, sent);
+  }
+  wake_writer_.cancel();
+}
+
+void Session::CountSend() {
+  if (options_.cork != nullptr) options_.cork->sends.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ReplyCork::SendHeld() {
+  std::vector<std::shared_ptr<Session>> sessions;
+  sessions.swap(held);
+  for (const std::shared_ptr<Session>& session : sessions) session->SendHeld();
 }
 
 void Session::Written(bool reply, std::uint64_t charge) {
@@ -461,6 +505,7 @@ asio::awaitable<void> Session::WriteLoop() {
     error_code error;
     write_deadline_.After(milliseconds(options_.io_timeout_ms));
     writing_ = true;
+    CountSend();
     error = co_await stream_.Write(buffers);
     writing_ = false;
     write_deadline_.Clear();

@@ -18,6 +18,7 @@
 // Thread safety: all methods run on the I/O thread.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -32,12 +33,26 @@
 
 namespace tally::server {
 
+class Session;
+
+// Replies given while the I/O thread runs a round are held and sent when
+// it ends (or before it writes to the disk), each connection's in one
+// send: a round answering 8 callers of one client is one send, not 8, and
+// the client reads the 8 answers at once (docs/server.md).
+struct ReplyCork {
+  bool active = false;                          // a round is running on the I/O thread
+  std::vector<std::shared_ptr<Session>> held;   // sessions holding replies
+  void SendHeld();                              // sends what each holds
+  std::atomic<std::uint64_t> sends{0};          // sends and writes of replies, every session's (for tests)
+};
+
 struct SessionOptions {
   std::uint32_t idle_timeout_ms = 0;
   std::uint32_t io_timeout_ms = kIoTimeoutMs;
   std::string server_name;
   const Ledger* ledger = nullptr;     // for tokens at hello (docs/security.md)
   RequestBudget* budget = nullptr;    // the server's, shared by every session
+  ReplyCork* cork = nullptr;          // the server's; null: every reply is sent as it is given
   std::shared_ptr<asio::ssl::context> tls;  // null: in the clear
 };
 
@@ -54,9 +69,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // connection closes.
   void Stop();
   bool closed() const { return closed_; }
+  // Sends the replies held while a round ran (ReplyCork).
+  void SendHeld();
   const asio::ip::address& remote() const { return remote_; }
 
  private:
+  void CountSend();  // in the cork's count
   // The TLS handshake (under the I/O deadline), then the two loops.
   asio::awaitable<void> Run();
   asio::awaitable<void> ReadLoop();
@@ -125,6 +143,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool writing_ = false;             // the write loop has a write in progress
   bool reading_done_ = false;        // no more requests will be read
   bool closed_ = false;
+  bool held_ = false;                // in the cork's list
 };
 
 }  // namespace tally::server

@@ -154,6 +154,22 @@ TEST_F(EngineWorkerTest, ARequestReadWhileTheRoundWaitsJoinsIt) {
   ExpectRounds(worker, 0u, 1u);
 }
 
+// In a round the I/O thread runs, replies given before the round writes
+// to the disk (a query answered at once) are sent before that write: the
+// hook that sends what the server holds runs first.
+TEST_F(EngineWorkerTest, RepliesHeldInARoundAreSentBeforeItWrites) {
+  Answers answers;
+  std::vector<std::size_t> given_at_send;  // replies given each time the hook ran
+  EngineWorker worker(*ledger_, [] { return 0; }, PostHere(), [&] { given_at_send.push_back(answers.size()); });
+  worker.Submit(std::vector<MemberKey>{{1, 7}}, answers.Completion());
+  worker.Submit(Earns(1, 1), answers.Completion());
+  RunPosted();
+  EXPECT_EQ(answers.size(), 2u);
+  ASSERT_FALSE(given_at_send.empty()) << "the hook never ran";
+  EXPECT_EQ(given_at_send.front(), 1u) << "the query's reply, before the earn's write";
+  ExpectRounds(worker, 0u, 1u);
+}
+
 // A small round's group is written by the thread that runs the round when
 // no other apply waits behind it — a query behind it does not count (it is
 // answered only once what it saw is durable) — so its replies are given on

@@ -125,6 +125,14 @@ class RawConnection {
     ASSERT_EQ(header.operation, wire::Operation::kHello);
   }
 
+  // What one read returns: whatever has arrived, once something has.
+  std::string ReadSome() {
+    std::string bytes(1 << 16, '\0');
+    error_code error;
+    bytes.resize(socket_.read_some(asio::buffer(bytes), error));
+    return bytes;
+  }
+
   // False at end of stream.
   bool ReadFrame(wire::Header* header, std::string* body) {
     std::string header_bytes(wire::kHeaderBytes, '\0');
@@ -600,6 +608,31 @@ TEST_F(ServerTest, PipelinedRawRequestsAreAllAnsweredInOrderDespiteBackpressure)
     ASSERT_EQ(results.size(), 1u);
     EXPECT_EQ(results[0].balance, static_cast<std::int64_t>(2 * request));
   }
+}
+
+// Requests that arrive together make one round, and the round's answers to
+// one connection leave in one send: the first read returns all of them.
+TEST_F(ServerTest, ARoundsAnswersToOneConnectionLeaveTogether) {
+  RawConnection raw(port_);
+  raw.Hello();
+  std::string frames;
+  for (std::uint64_t request = 1; request <= 3; ++request) {
+    wire::AppendFrame(wire::Operation::kApply, 0, request, wire::EncodeApplyRequest({Earn(request, 1, 11, 5)}),
+                      &frames);
+  }
+  const std::uint64_t sends_before = server_->sends();
+  raw.Send(frames);  // one write: one read at the server
+  const std::string answers = raw.ReadSome();
+  std::size_t offset = 0;
+  for (std::uint64_t request = 1; request <= 3; ++request) {
+    ASSERT_GE(answers.size(), offset + wire::kHeaderBytes) << "answer " << request << " was not in the first read";
+    wire::Header header;
+    ASSERT_TRUE(wire::DecodeHeader(std::string_view(answers).substr(offset, wire::kHeaderBytes), &header).ok());
+    EXPECT_EQ(header.request_id, request);
+    offset += wire::kHeaderBytes + header.body_bytes;
+  }
+  EXPECT_EQ(offset, answers.size());
+  EXPECT_EQ(server_->sends() - sends_before, 1u) << "one send for the three answers";
 }
 
 // The server reads what has arrived and cuts requests from it: frames split
