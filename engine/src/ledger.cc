@@ -254,10 +254,10 @@ void Ledger::ApplyBatches(std::span<const std::span<const Command>> batches, App
   });
 }
 
-void Ledger::WriteHeld(bool here) {
+void Ledger::WriteHeld(bool here, const std::function<void()>& then) {
   if (!impl_->write_held.exchange(false, std::memory_order_acq_rel)) return;
   if (here) {
-    impl_->log->WriteHere();
+    impl_->log->WriteHere(then);
   } else {
     impl_->log->HandOff();
   }

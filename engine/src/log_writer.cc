@@ -79,14 +79,14 @@ void LogWriter::HandOff() {
   if (more) wake_.notify_one();
 }
 
-void LogWriter::WriteHere() {
+void LogWriter::WriteHere(const std::function<void()>& then) {
   std::vector<Group> taken;
   {
     std::lock_guard lock(mutex_);
     TALLY_ASSERT(writing_);
     taken.swap(queue_);
   }
-  Write(taken);
+  Write(taken, then);
   bool more = false;
   {
     std::lock_guard lock(mutex_);
@@ -173,44 +173,66 @@ void LogWriter::Run() {
       taken.swap(queue_);
       writing_ = true;
     }
-    Write(taken);
+    Write(taken, nullptr);
     std::lock_guard lock(mutex_);
     writing_ = false;
   }
 }
 
-void LogWriter::Write(std::vector<Group>& taken) {
+void LogWriter::Write(std::vector<Group>& taken, const std::function<void()>& then) {
   std::vector<BlockWrite> writes;
   writes.reserve(taken.size());
   for (Group& group : taken) writes.push_back(std::move(group.write));
-  const Status written = store_->WriteBlocks(writes);
-  std::vector<Waiting> ready;
+  // The waiters are told the moment the WAL's sync returns, inside
+  // RocksDB's write, rather than after RocksDB has also inserted the blocks
+  // into its memtable (wal_watch.h): ~10–20 µs sooner. If that moment is
+  // not seen, they are told once the write returns.
+  bool told_durable = false;
+  const std::function<void()> durable = [&] {
+    TellDurable(taken.back().last_sequence, taken.back().head);
+    told_durable = true;
+    if (then) then();
+  };
+  const Status written = store_->WriteBlocks(writes, durable);
+  if (written.ok() && !told_durable) durable();
   std::vector<std::pair<Waiter, Status>> told;
   {
     std::lock_guard lock(mutex_);
-    if (written.ok()) {
-      WrittenLocked(taken.back().last_sequence, taken.back().head, &ready);
-      for (Waiting& waiter : ready) told.emplace_back(std::move(waiter.done), Status::Ok());
-      for (BlockWrite& write : writes) {
-        if (written_.size() == kWritesKept) break;
-        write.Clear();
-        written_.push_back(std::move(write));
-      }
-    } else {
-      // Keep the groups, in order, to be written by Resume(); everyone
-      // still waiting waits for one of them.
+    if (!written.ok()) {
+      // Keep the groups that are not known durable, in order, to be written
+      // by Resume(); everyone still waiting waits for one of them.
       failure_ = StoppedByWrite(written);
       stopped_.store(true, std::memory_order_release);
-      for (std::size_t index = 0; index < taken.size(); ++index) taken[index].write = std::move(writes[index]);
+      if (told_durable) {
+        taken.clear();
+      } else {
+        for (std::size_t index = 0; index < taken.size(); ++index) taken[index].write = std::move(writes[index]);
+      }
       for (Group& group : queue_) taken.push_back(std::move(group));
       queue_.clear();
       unwritten_ = std::move(taken);
       for (Waiting& waiter : waiting_) told.emplace_back(std::move(waiter.done), failure_);
       waiting_.clear();
     }
+    if (told_durable) {
+      for (BlockWrite& write : writes) {
+        if (written_.size() == kWritesKept) break;
+        write.Clear();
+        written_.push_back(std::move(write));
+      }
+    }
   }
   taken.clear();
   Tell(told);
+}
+
+void LogWriter::TellDurable(std::uint64_t last_sequence, const ChainHash& head) {
+  std::vector<Waiting> ready;
+  {
+    std::lock_guard lock(mutex_);
+    WrittenLocked(last_sequence, head, &ready);
+  }
+  for (Waiting& waiter : ready) waiter.done(Status::Ok());
 }
 
 Status LogWriter::Resume() {

@@ -49,11 +49,14 @@ class LogWriter {
   // while it writes.
   bool Enqueue(BlockWrite write, std::uint64_t last_sequence, const ChainHash& head, bool may_write_here = false);
   // Writes every queued group on the calling thread, tells their waiters
-  // (here), and lets the thread write what is queued after them.
+  // (here, as soon as they are durable), then calls `then` if given, and
+  // lets the thread write what is queued after them. `then` runs only
+  // after a write that succeeded, possibly before this returns (while
+  // RocksDB finishes the write: it must not write to the store).
   // REQUIRES: an Enqueue returned true, and neither this nor HandOff() has
   // been called since. Groups enqueued in between are written too, with
   // the same fsync: a caller may hold the write while it applies more.
-  void WriteHere();
+  void WriteHere(const std::function<void()>& then = nullptr);
   // Leaves what the caller was to write (WriteHere) to the writer's thread.
   // REQUIRES: as WriteHere().
   void HandOff();
@@ -96,8 +99,11 @@ class LogWriter {
 
   void Run();
   // Writes `taken`, in order, with one synced write, and tells their
-  // waiters; on failure keeps them for Resume(). Clears `taken`.
-  void Write(std::vector<Group>& taken);
+  // waiters, then calls `then`; on failure keeps them for Resume().
+  // Clears `taken`.
+  void Write(std::vector<Group>& taken, const std::function<void()>& then);
+  // The groups up to `last_sequence` are durable: tells their waiters.
+  void TellDurable(std::uint64_t last_sequence, const ChainHash& head);
   // REQUIRES: mutex_ held. The groups are durable: the waiters they satisfy
   // are moved to `ready`.
   void WrittenLocked(std::uint64_t last_sequence, const ChainHash& head, std::vector<Waiting>* ready);

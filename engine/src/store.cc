@@ -19,6 +19,7 @@
 #include <mutex>
 
 #include "block.h"
+#include "wal_watch.h"
 #include "tally/internal/encoding.h"
 
 namespace tally::internal {
@@ -162,7 +163,15 @@ Status Store::OpenDatabase(bool create_if_missing) {
   options.create_missing_column_families = create_if_missing;
   options.max_background_jobs = 2;
   options.paranoid_checks = true;
-  if (env_) options.env = env_.get();
+  if (mode_ == Mode::kReadWrite) {
+    if (!wal_env_) {
+      rocksdb::Env* base = env_ ? env_.get() : rocksdb::Env::Default();
+      wal_env_ = rocksdb::NewCompositeEnv(std::make_shared<WalFileSystem>(base->GetFileSystem(), directory_));
+    }
+    options.env = wal_env_.get();
+  } else if (env_) {
+    options.env = env_.get();
+  }
   options.listeners.push_back(std::make_shared<NoAutomaticRecovery>());
   if (mode_ == Mode::kReadWrite) {
     std::error_code ignored;
@@ -246,11 +255,13 @@ Status Store::AddToWrite(const EncodedBlock& block, BlockWrite* write) const {
                    "building a write batch");
 }
 
-Status Store::WriteBlocks(std::span<const BlockWrite> writes) {
+Status Store::WriteBlocks(std::span<const BlockWrite> writes, const std::function<void()>& durable) {
   if (!db_) return Closed();
   for (std::size_t index = 0; index < writes.size(); ++index) {
     rocksdb::WriteOptions options;
     options.sync = index + 1 == writes.size();  // one fsync makes the WAL durable up to here
+    std::optional<WalWatch> watch;
+    if (options.sync && durable) watch.emplace(durable);
     const rocksdb::Status status = db_->Write(options, writes[index].batch_.get());
     if (!status.ok()) return FromRocks(status, "writing log blocks");
   }

@@ -81,7 +81,14 @@ class Store {
   // before returning: when it returns Ok, all are durable. After an error
   // some may be written; writing them again puts the same bytes under the
   // same keys. REQUIRES: read-write mode.
-  Status WriteBlocks(std::span<const BlockWrite> writes);
+  //
+  // `durable`, if given, is called on this thread the moment all of them
+  // are durable — when the WAL's sync returns, before RocksDB has made them
+  // readable and returned (wal_watch.h) — or not at all, when that moment
+  // is not seen (the write failed; rarely, another thread wrote them). It
+  // must not write to the store. Once called, they are durable whatever
+  // WriteBlocks then returns.
+  Status WriteBlocks(std::span<const BlockWrite> writes, const std::function<void()>& durable = nullptr);
 
   // The event with sequence `sequence`, read from its block (checksum verified).
   // NotFound if no block holds it.
@@ -112,6 +119,7 @@ class Store {
   std::string directory_;
   Mode mode_ = Mode::kReadWrite;
   std::shared_ptr<rocksdb::Env> env_;  // outlives db_
+  std::unique_ptr<rocksdb::Env> wal_env_;  // env_'s, its WAL files watched (wal_watch.h); outlives db_
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };

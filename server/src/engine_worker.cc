@@ -195,7 +195,9 @@ void EngineWorker::WriteHeld(bool on_io_thread, bool here) {
   // Replies given so far (queries answered at once) do not wait for this
   // write to be sent.
   if (on_io_thread && send_held_replies_) send_held_replies_();
-  ledger_.WriteHeld(here);
+  // Those the write gives are sent the moment it is durable, while RocksDB
+  // finishes it.
+  ledger_.WriteHeld(here, on_io_thread ? send_held_replies_ : nullptr);
 }
 
 // Waking a sleeping thread costs tens of microseconds on a virtual machine,

@@ -77,8 +77,9 @@ class EngineWorker {
   // `post_to_io_thread` every round runs on the worker's thread; with it,
   // Submit() must be called on that I/O thread.
   // `send_held_replies` is called in a round the I/O thread runs before
-  // the round writes to the disk: replies its caller holds until the round
-  // ends (one send per connection) go out before the fsync instead.
+  // the round writes to the disk, and again the moment that write is
+  // durable: replies its caller holds until the round ends (one send per
+  // connection) go out before the fsync, and as it returns, instead.
   EngineWorker(Ledger& ledger, std::function<std::uint64_t()> connections,
                PostToIoThread post_to_io_thread = nullptr, std::function<void()> send_held_replies = nullptr);
   ~EngineWorker();  // stops after the queue is drained and every reply is given

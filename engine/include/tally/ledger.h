@@ -112,8 +112,12 @@ class Ledger {
   // it, with one fsync: on this thread (`here`), or on the log writer's.
   // Nothing if no group is held. Until then every later group, anyone's,
   // waits for it: call it promptly, and before anything that waits for the
-  // disk (Backup, the waiting Apply).
-  void WriteHeld(bool here = true);
+  // disk (Backup, the waiting Apply). Written here, `then` (if given) is
+  // called on this thread once the write succeeded and its waiters' `done`
+  // were called — as soon as it is durable, possibly before RocksDB has
+  // finished the write, so `then` must not call the ledger (it is for
+  // sending the answers `done` gave).
+  void WriteHeld(bool here = true, const std::function<void()>& then = nullptr);
   // Calls `done` with Ok once everything applied before this call is
   // durable, or with why it is not (then answers that saw it must not be
   // given); on the log writer's thread, or on this one when known at once.
