@@ -2,6 +2,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "address.h"
 #include "driver.h"
@@ -41,12 +42,20 @@ void AppendCommands(const Op& op, std::uint32_t chain, std::vector<Command>* com
   commands->push_back(command);
 }
 
+// A request's answer: at hand already (a call that waited for it), or to
+// come (an ...Async call). Not a promise made ready: its std::call_once
+// costs a futex wake, charged to every call timed.
 template <typename Value>
-std::future<Value> Ready(Value value) {
-  std::promise<Value> ready;
-  ready.set_value(std::move(value));
-  return ready.get_future();
-}
+class Answer {
+ public:
+  explicit Answer(Value value) : value_(std::move(value)) {}
+  explicit Answer(std::future<Value> future) : future_(std::move(future)) {}
+  Value Get() { return value_ ? std::move(*value_) : future_.get(); }
+
+ private:
+  std::optional<Value> value_;
+  std::future<Value> future_;
+};
 
 class TallyDriver final : public Driver {
  public:
@@ -58,8 +67,8 @@ class TallyDriver final : public Driver {
     // Commands go in apply requests of up to batch_ commands, balance reads
     // in balance requests of up to batch_ members (as a service reading many
     // balances would); everything is in flight at once, then collected.
-    std::vector<std::pair<std::vector<std::size_t>, std::future<Result<std::vector<CommandResult>>>>> applies;
-    std::vector<std::pair<std::vector<std::size_t>, std::future<Result<std::vector<tally::Balance>>>>> reads;
+    std::vector<std::pair<std::vector<std::size_t>, Answer<Result<std::vector<CommandResult>>>>> applies;
+    std::vector<std::pair<std::vector<std::size_t>, Answer<Result<std::vector<tally::Balance>>>>> reads;
     std::vector<Command> commands;
     std::vector<std::size_t> indexes;
     std::vector<MemberKey> members;
@@ -72,14 +81,14 @@ class TallyDriver final : public Driver {
     auto flush = [&] {
       if (commands.empty()) return;
       applies.emplace_back(std::move(indexes),
-                           alone ? Ready(client_->Apply(commands)) : client_->ApplyAsync(std::move(commands)));
+                           alone ? Answer(client_->Apply(commands)) : Answer(client_->ApplyAsync(std::move(commands))));
       commands.clear();
       indexes.clear();
     };
     auto flush_reads = [&] {
       if (members.empty()) return;
       reads.emplace_back(std::move(member_indexes),
-                         alone ? Ready(client_->GetBalances(members)) : client_->GetBalancesAsync(std::move(members)));
+                         alone ? Answer(client_->GetBalances(members)) : Answer(client_->GetBalancesAsync(std::move(members))));
       members.clear();
       member_indexes.clear();
     };
@@ -98,8 +107,8 @@ class TallyDriver final : public Driver {
     }
     flush();
     flush_reads();
-    for (auto& [batch_indexes, future] : applies) {
-      auto results = future.get();
+    for (auto& [batch_indexes, answer] : applies) {
+      auto results = answer.Get();
       for (std::size_t position = 0; position < batch_indexes.size(); ++position) {
         const std::size_t index = batch_indexes[position];
         Outcome& outcome = (*outcomes)[index];
@@ -117,8 +126,8 @@ class TallyDriver final : public Driver {
         outcome.duplicate = ops[index].retry;
       }
     }
-    for (auto& [read_indexes, future] : reads) {
-      auto balances = future.get();
+    for (auto& [read_indexes, answer] : reads) {
+      auto balances = answer.Get();
       if (balances.ok()) continue;
       for (std::size_t index : read_indexes) (*outcomes)[index].error = balances.status().ToString();
     }
