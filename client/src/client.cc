@@ -37,6 +37,8 @@ using wire::Operation;
 constexpr auto kNever = asio::steady_timer::time_point::max();
 constexpr std::chrono::milliseconds kReconnectDelayMin{5};
 constexpr std::chrono::milliseconds kReconnectDelayMax{500};
+// What a reader of answers reads at most in one go (Stream::ReadAhead).
+constexpr std::size_t kReadAheadBytes = 16 * 1024;
 
 // A waiting caller's call signals it (Call::signal) when done or when
 // handed the reading role; the caller sleeps on it with a futex. (Not
@@ -315,19 +317,49 @@ class Client::Core {
     co_return Status::Ok();
   }
 
+  // Reads one response frame from `stream` on the I/O thread: from what a
+  // reader read ahead, then whatever has arrived (several answers sent
+  // together cost one read).
   asio::awaitable<Status> ReadFrame(internal::Stream& stream, wire::Header* header, std::string* body) {
-    std::string header_bytes(wire::kHeaderBytes, '\0');
-    error_code error = co_await stream.Read(asio::buffer(header_bytes));
-    if (error) co_return Status::Unavailable("connection lost: " + error.message());
-    if (Status status = wire::DecodeHeader(header_bytes, header); !status.ok()) co_return status;
-    if (header->version != wire::kProtocolVersion || (header->flags & wire::kResponse) == 0) {
-      co_return Status::Unavailable("the server sent a frame that is not a version " +
-                                    std::to_string(wire::kProtocolVersion) + " response");
+    internal::Stream::ReadAhead& ahead = stream.read_ahead();
+    std::size_t wanted = wire::kHeaderBytes;
+    while (true) {
+      if (ahead.available() >= wanted) {
+        const Status status = TakeFrame(ahead, &wanted, header, body);
+        if (!status.ok() || wanted == 0) co_return status;
+        continue;
+      }
+      ahead.Compact();
+      const std::size_t end = ahead.bytes.size();
+      ahead.bytes.resize(std::max(wanted, kReadAheadBytes));
+      std::size_t read = 0;
+      const error_code error = co_await stream.ReadSome(asio::buffer(ahead.bytes.data() + end, ahead.bytes.size() - end), &read);
+      ahead.bytes.resize(end + read);
+      if (error) co_return Status::Unavailable("connection lost: " + error.message());
     }
-    body->resize(header->body_bytes);
-    error = co_await stream.Read(asio::buffer(*body));
-    if (error) co_return Status::Unavailable("connection lost: " + error.message());
-    co_return wire::CheckBody(*header, *body);
+  }
+
+  // With at least `*wanted` bytes read ahead: the header, then (once its
+  // body is there too) the whole frame. `*wanted` becomes 0 when the frame
+  // is taken, else how many bytes it needs.
+  static Status TakeFrame(internal::Stream::ReadAhead& ahead, std::size_t* wanted, wire::Header* header,
+                          std::string* body) {
+    if (Status status = wire::DecodeHeader(ahead.view().substr(0, wire::kHeaderBytes), header); !status.ok()) {
+      return status;
+    }
+    if (header->version != wire::kProtocolVersion || (header->flags & wire::kResponse) == 0) {
+      return Status::Unavailable("the server sent a frame that is not a version " +
+                                 std::to_string(wire::kProtocolVersion) + " response");
+    }
+    const std::size_t frame_bytes = wire::kHeaderBytes + header->body_bytes;
+    if (ahead.available() < frame_bytes) {
+      *wanted = frame_bytes;
+      return Status::Ok();
+    }
+    body->assign(ahead.view().substr(wire::kHeaderBytes, header->body_bytes));
+    ahead.Consume(frame_bytes);
+    *wanted = 0;
+    return wire::CheckBody(*header, *body);
   }
 
   asio::awaitable<void> ReadLoop(std::uint64_t generation, std::shared_ptr<internal::Stream> stream) {
@@ -628,7 +660,7 @@ class Client::Core {
     while (stream && (call.signal.load(std::memory_order_acquire) & kSignalDone) == 0) {
       wire::Header header;
       std::string body;
-      const Status status = ReadFrameNow(stream->fd(), call.deadline, &header, &body);
+      const Status status = ReadFrameNow(*stream, call.deadline, &header, &body);
       InFlight answered;
       {
         std::lock_guard lock(mutex_);
@@ -694,42 +726,54 @@ class Client::Core {
     return false;
   }
 
-  // Reads one response frame from `socket` (in the clear) on the calling
-  // thread, waiting at most until `deadline`.
-  static Status ReadFrameNow(int socket, Clock::time_point deadline, wire::Header* header, std::string* body) {
-    std::string header_bytes(wire::kHeaderBytes, '\0');
-    if (Status status = ReadNow(socket, deadline, header_bytes.data(), header_bytes.size()); !status.ok()) {
-      return status;
-    }
-    if (Status status = wire::DecodeHeader(header_bytes, header); !status.ok()) return status;
-    if (header->version != wire::kProtocolVersion || (header->flags & wire::kResponse) == 0) {
-      return Status::Unavailable("the server sent a frame that is not a version " +
-                                 std::to_string(wire::kProtocolVersion) + " response");
-    }
-    body->resize(header->body_bytes);
-    if (Status status = ReadNow(socket, deadline, body->data(), body->size()); !status.ok()) return status;
-    return wire::CheckBody(*header, *body);
-  }
-
-  static Status ReadNow(int socket, Clock::time_point deadline, char* data, std::size_t size) {
-    std::size_t done = 0;
-    while (done < size) {
-      const ssize_t got = ::recv(socket, data + done, size - done, MSG_DONTWAIT);
-      if (got > 0) {
-        done += static_cast<std::size_t>(got);
+  // Reads one response frame from `stream` (in the clear) on the calling
+  // thread, from what was read ahead and then from its socket, waiting at
+  // most until `deadline`.
+  static Status ReadFrameNow(internal::Stream& stream, Clock::time_point deadline, wire::Header* header,
+                             std::string* body) {
+    internal::Stream::ReadAhead& ahead = stream.read_ahead();
+    std::size_t wanted = wire::kHeaderBytes;
+    while (true) {
+      if (ahead.available() >= wanted) {
+        const Status status = TakeFrame(ahead, &wanted, header, body);
+        if (!status.ok() || wanted == 0) return status;
         continue;
       }
-      if (got == 0) return Status::Unavailable("connection lost: closed by the server");
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return Status::Unavailable("connection lost: " + std::string(strerror(errno)));
+      if (Status status = ReadAheadNow(stream.fd(), deadline, wanted, ahead); !status.ok()) return status;
+    }
+  }
+
+  // Reads what has arrived into `ahead` (room for at least `wanted` bytes
+  // in all), waiting for something to arrive.
+  static Status ReadAheadNow(int socket, Clock::time_point deadline, std::size_t wanted,
+                             internal::Stream::ReadAhead& ahead) {
+    ahead.Compact();
+    const std::size_t end = ahead.bytes.size();
+    ahead.bytes.resize(std::max(wanted, kReadAheadBytes));
+    while (true) {
+      const ssize_t got = ::recv(socket, ahead.bytes.data() + end, ahead.bytes.size() - end, MSG_DONTWAIT);
+      if (got > 0) {
+        ahead.bytes.resize(end + static_cast<std::size_t>(got));
+        return Status::Ok();
+      }
+      const int error = errno;
+      if (got == 0 || (error != EINTR && error != EAGAIN && error != EWOULDBLOCK)) {
+        ahead.bytes.resize(end);
+        return Status::Unavailable(got == 0 ? "connection lost: closed by the server"
+                                            : "connection lost: " + std::string(strerror(error)));
+      }
+      if (error == EINTR) continue;
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) return Expired();
+      if (left.count() <= 0) {
+        ahead.bytes.resize(end);
+        return Expired();
+      }
       pollfd readable{socket, POLLIN, 0};
       if (::poll(&readable, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000))) < 0 && errno != EINTR) {
+        ahead.bytes.resize(end);
         return Status::Unavailable("connection lost: " + std::string(strerror(errno)));
       }
     }
-    return Status::Ok();
   }
 
   const ClientOptions options_;

@@ -1152,6 +1152,96 @@ TEST(ClientDeadline, CallsToAServerThatNeverAnswersEndAtTheirDeadline) {
   server.join();
 }
 
+// The client's readers read whatever has arrived and keep what is past the
+// frame they wanted for the next reader (Stream::ReadAhead): answers sent
+// together, or split anywhere, each reach the caller whose request they
+// answer, whichever caller or thread reads them.
+TEST(ClientReadAhead, AnswersSentTogetherOrSplitAnywhereReachTheirCallers) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  constexpr int kCallers = 4;
+  constexpr int kRounds = 2;  // round 0: answers a byte per write; round 1: all in one write
+  std::thread server([&] {
+    error_code error;
+    asio::ip::tcp::socket socket(io);
+    acceptor.accept(socket, error);
+    ASSERT_FALSE(error) << error.message();
+    socket.set_option(asio::ip::tcp::no_delay(true));
+    auto read_frame = [&](wire::Header* header, std::string* body) {
+      std::string header_bytes(wire::kHeaderBytes, '\0');
+      asio::read(socket, asio::buffer(header_bytes), error);
+      if (error || !wire::DecodeHeader(header_bytes, header).ok()) return false;
+      body->resize(header->body_bytes);
+      asio::read(socket, asio::buffer(*body), error);
+      return !error;
+    };
+    wire::Header header;
+    std::string body;
+    ASSERT_TRUE(read_frame(&header, &body));
+    std::string frame;
+    wire::AppendFrame(wire::Operation::kHello, wire::kResponse, header.request_id,
+                      wire::EncodeHelloResponse({wire::kProtocolVersion, "scripted"}), &frame);
+    asio::write(socket, asio::buffer(frame), error);
+    for (int round = 0; round < kRounds; ++round) {
+      // Every caller's command first (one request each, or several in one),
+      // then every answer, in the reverse order of the requests.
+      std::vector<std::string> answers;
+      for (int commands = 0; commands < kCallers;) {
+        ASSERT_TRUE(read_frame(&header, &body));
+        std::vector<Command> batch;
+        ASSERT_TRUE(wire::DecodeApplyRequest(body, &batch).ok());
+        std::vector<CommandResult> results;
+        for (const Command& command : batch) {
+          CommandResult result;
+          result.points = command.points;
+          result.balance = command.points * 10;
+          results.push_back(result);
+        }
+        commands += static_cast<int>(batch.size());
+        std::string answer;
+        wire::AppendFrame(wire::Operation::kApply, wire::kResponse, header.request_id,
+                          wire::EncodeApplyResponse(results), &answer);
+        answers.insert(answers.begin(), answer);
+      }
+      std::string together;
+      for (const std::string& answer : answers) together += answer;
+      if (round == 0) {
+        for (char byte : together) asio::write(socket, asio::buffer(&byte, 1), error);
+      } else {
+        asio::write(socket, asio::buffer(together), error);
+      }
+      ASSERT_FALSE(error) << error.message();
+    }
+    // Until the client goes.
+    char byte;
+    socket.read_some(asio::buffer(&byte, 1), error);
+  });
+  ClientOptions options;
+  options.port = acceptor.local_endpoint().port();
+  options.call_timeout = std::chrono::seconds(30);  // a failure, not a pace
+  {
+    auto client = Client::Connect(options);
+    ASSERT_TRUE(client.ok()) << client.status().ToString();
+    for (int round = 0; round < kRounds; ++round) {
+      std::vector<std::thread> callers;
+      std::vector<Result<CommandResult>> results(kCallers, Status::Unavailable("not called"));
+      for (int caller = 0; caller < kCallers; ++caller) {
+        callers.emplace_back([&, caller] {
+          results[caller] = (*client)->Submit(Earn(round * 100 + caller + 1, 1, 42, 1000 * round + caller + 1));
+        });
+      }
+      for (std::thread& caller : callers) caller.join();
+      for (int caller = 0; caller < kCallers; ++caller) {
+        ASSERT_TRUE(results[caller].ok()) << "round " << round << " caller " << caller << ": "
+                                          << results[caller].status().ToString();
+        EXPECT_EQ(results[caller]->points, 1000 * round + caller + 1) << "round " << round;
+        EXPECT_EQ(results[caller]->balance, (1000 * round + caller + 1) * 10) << "round " << round;
+      }
+    }
+  }
+  server.join();
+}
+
 TEST_F(ServerTest, ConnectingToNothingFailsClearly) {
   const std::uint16_t port = port_;
   StopServer();

@@ -80,7 +80,33 @@ class Stream {
   // socket); fixed for the stream's life.
   int fd() const { return fd_; }
 
+  // Bytes read from the connection past the frame their reader wanted,
+  // for whoever reads the next one: a client's readers of answers take
+  // turns (one at a time), and each reads what has arrived in one go —
+  // one system call for a header and its body, or for several answers
+  // sent together. The stream only keeps them.
+  struct ReadAhead {
+    std::string bytes;
+    std::size_t begin = 0;  // bytes before it are consumed
+    std::size_t available() const { return bytes.size() - begin; }
+    std::string_view view() const { return std::string_view(bytes).substr(begin); }
+    void Consume(std::size_t count) {
+      begin += count;
+      if (begin == bytes.size()) {
+        bytes.clear();
+        begin = 0;
+      }
+    }
+    // Moves what is left to the front, before reading more behind it.
+    void Compact() {
+      bytes.erase(0, begin);
+      begin = 0;
+    }
+  };
+  ReadAhead& read_ahead() { return read_ahead_; }
+
  private:
+  ReadAhead read_ahead_;
   struct Tls;
   asio::ip::tcp::socket socket_;
   std::unique_ptr<Tls> tls_;
