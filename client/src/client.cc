@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "tally/internal/asio.h"
 #include "tally/internal/stream.h"
@@ -87,6 +88,9 @@ struct Call {
   // reading role.
   std::atomic<std::uint32_t> signal{0};
   std::uint64_t reading_generation = 0;  // guarded by the client's mutex: the connection it was handed the role on
+  // Guarded likewise: the role came with its own send (SendOwn), so nothing
+  // it waits for can have arrived yet: its first read waits before it tries.
+  bool wait_before_reading = false;
 
   void Finish(Result<CallReply> result) {
     if (finished) return;
@@ -626,6 +630,7 @@ class Client::Core {
       if (stream_->SendNow(frame) == frame.size()) {
         if (reader_ == Reader::kNone) {
           GiveReadingRoleLocked(*call, stream_);
+          call->wait_before_reading = true;
           call->signal.fetch_or(kSignalRead, std::memory_order_relaxed);
         }
         return true;
@@ -651,8 +656,10 @@ class Client::Core {
   void ReadAsCaller(struct Call& call) {
     std::shared_ptr<internal::Stream> stream;
     const std::uint64_t generation = call.reading_generation;
+    bool wait_first = false;
     {
       std::lock_guard lock(mutex_);
+      wait_first = std::exchange(call.wait_before_reading, false);
       if (generation != generation_ || reader_ != Reader::kCaller) return;  // replaced meanwhile: the role is void
       stream = reader_stream_;
     }
@@ -660,7 +667,7 @@ class Client::Core {
     while (stream && (call.signal.load(std::memory_order_acquire) & kSignalDone) == 0) {
       wire::Header header;
       std::string body;
-      const Status status = ReadFrameNow(*stream, call.deadline, &header, &body);
+      const Status status = ReadFrameNow(*stream, call.deadline, std::exchange(wait_first, false), &header, &body);
       InFlight answered;
       {
         std::lock_guard lock(mutex_);
@@ -728,9 +735,10 @@ class Client::Core {
 
   // Reads one response frame from `stream` (in the clear) on the calling
   // thread, from what was read ahead and then from its socket, waiting at
-  // most until `deadline`.
-  static Status ReadFrameNow(internal::Stream& stream, Clock::time_point deadline, wire::Header* header,
-                             std::string* body) {
+  // most until `deadline` (`wait_first`: for something to arrive before
+  // the first read from the socket, which would find nothing).
+  static Status ReadFrameNow(internal::Stream& stream, Clock::time_point deadline, bool wait_first,
+                             wire::Header* header, std::string* body) {
     internal::Stream::ReadAhead& ahead = stream.read_ahead();
     std::size_t wanted = wire::kHeaderBytes;
     while (true) {
@@ -739,18 +747,28 @@ class Client::Core {
         if (!status.ok() || wanted == 0) return status;
         continue;
       }
-      if (Status status = ReadAheadNow(stream.fd(), deadline, wanted, ahead); !status.ok()) return status;
+      if (Status status = ReadAheadNow(stream.fd(), deadline, wanted, std::exchange(wait_first, false), ahead);
+          !status.ok()) {
+        return status;
+      }
     }
   }
 
   // Reads what has arrived into `ahead` (room for at least `wanted` bytes
   // in all), waiting for something to arrive.
-  static Status ReadAheadNow(int socket, Clock::time_point deadline, std::size_t wanted,
+  static Status ReadAheadNow(int socket, Clock::time_point deadline, std::size_t wanted, bool wait_first,
                              internal::Stream::ReadAhead& ahead) {
     ahead.Compact();
     const std::size_t end = ahead.bytes.size();
     ahead.bytes.resize(std::max(wanted, kReadAheadBytes));
+    bool waited = !wait_first;
     while (true) {
+      if (!waited) {
+        waited = true;
+        pollfd readable{socket, POLLIN, 0};
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() > 0) ::poll(&readable, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
+      }
       const ssize_t got = ::recv(socket, ahead.bytes.data() + end, ahead.bytes.size() - end, MSG_DONTWAIT);
       if (got > 0) {
         ahead.bytes.resize(end + static_cast<std::size_t>(got));
