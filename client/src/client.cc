@@ -60,9 +60,19 @@ void SleepUntilSignalled(std::atomic<std::uint32_t>& signal) {
   }
 }
 
-void Signal(std::atomic<std::uint32_t>& signal, std::uint32_t bit) {
-  if ((signal.fetch_or(bit, std::memory_order_acq_rel) & kSignalSleeping) == 0) return;
+// Raise, then Wake if it says so: the bit may be raised under a lock and
+// the sleeper woken after it is released, so that the lock is not held
+// through the futex call (and whoever waits for the lock through it).
+bool Raise(std::atomic<std::uint32_t>& signal, std::uint32_t bit) {
+  return (signal.fetch_or(bit, std::memory_order_acq_rel) & kSignalSleeping) != 0;
+}
+
+void Wake(std::atomic<std::uint32_t>& signal) {
   ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&signal), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+
+void Signal(std::atomic<std::uint32_t>& signal, std::uint32_t bit) {
+  if (Raise(signal, bit)) Wake(signal);
 }
 
 struct CallReply {
@@ -402,14 +412,18 @@ class Client::Core {
       }
       if (!Complete(answered, header, body)) break;
       wake_.cancel();  // a slot is free
-      std::lock_guard lock(mutex_);
-      // A waiting caller reads the next answers, sparing this thread's
-      // wake-up and then the caller's.
-      if (in_flight_.empty()) {
-        reader_ = Reader::kNone;
-      } else if (!stream->tls()) {
-        HandToWaiterLocked(stream);
+      CallPtr wake;
+      {
+        std::lock_guard lock(mutex_);
+        // A waiting caller reads the next answers, sparing this thread's
+        // wake-up and then the caller's.
+        if (in_flight_.empty()) {
+          reader_ = Reader::kNone;
+        } else if (!stream->tls()) {
+          HandToWaiterLocked(stream, &wake);
+        }
       }
+      if (wake) Wake(wake->signal);
     }
     if (generation == generation_) Disconnect();
   }
@@ -688,16 +702,18 @@ class Client::Core {
       }
     }
     bool wake_reader = false;
+    CallPtr wake;
     {
       std::lock_guard lock(mutex_);
       if (generation != generation_ || reader_ != Reader::kCaller) return;
       // A broken stream keeps the role, unread, until it is replaced.
-      if (!broken && (in_flight_.empty() || !HandToWaiterLocked(stream))) {
+      if (!broken && (in_flight_.empty() || !HandToWaiterLocked(stream, &wake))) {
         wake_reader = !in_flight_.empty();
         reader_ = Reader::kNone;
         reader_stream_.reset();
       }
     }
+    if (wake) Wake(wake->signal);
     if (broken) {
       asio::post(io_, [this, generation] {
         if (generation == generation_ && connected_) Disconnect();
@@ -716,8 +732,10 @@ class Client::Core {
   }
 
   // Hands the reading role on `stream` to a caller waiting for one of the
-  // oldest requests in flight; false when none of them has one.
-  bool HandToWaiterLocked(const std::shared_ptr<internal::Stream>& stream) {
+  // oldest requests in flight; false when none of them has one. `*wake`:
+  // the caller, when it sleeps — to be woken (Wake) once the lock is
+  // released; the role is its from now on either way.
+  bool HandToWaiterLocked(const std::shared_ptr<internal::Stream>& stream, CallPtr* wake) {
     constexpr int kLookAhead = 8;
     int looked = 0;
     for (auto& [id, request] : in_flight_) {
@@ -726,7 +744,7 @@ class Client::Core {
       for (const CallPtr& waiting : request.calls) {
         if (!waiting->waiter || (waiting->signal.load(std::memory_order_acquire) & kSignalDone) != 0) continue;
         GiveReadingRoleLocked(*waiting, stream);
-        Signal(waiting->signal, kSignalRead);
+        if (Raise(waiting->signal, kSignalRead)) *wake = waiting;
         return true;
       }
     }
