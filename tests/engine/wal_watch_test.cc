@@ -234,6 +234,16 @@ TEST_F(WalWatchTest, OnlyTheArmedThreadAndOnlyWalFilesOfTheDirectory) {
   EXPECT_EQ(told_, 0) << "a WAL file of another directory (a checkpoint's copy)";
 }
 
+// The blocks a reader of the store sees now.
+std::uint64_t BlocksReadable(const Store& store) {
+  std::uint64_t count = 0;
+  EXPECT_TRUE(store.ForEachBlock([&](std::uint64_t, std::string_view) {
+                     ++count;
+                     return Status::Ok();
+                   }).ok());
+  return count;
+}
+
 // Through RocksDB: each write's `durable` comes once, when a crash would
 // keep the write, and before the write is readable.
 TEST(WalWatchStoreTest, DurableComesWhenACrashWouldKeepTheWriteAndBeforeItIsReadable) {
@@ -243,14 +253,6 @@ TEST(WalWatchStoreTest, DurableComesWhenACrashWouldKeepTheWriteAndBeforeItIsRead
       Store::Open(directory.path(), Store::Mode::kReadWrite, true, rocksdb::NewCompositeEnv(disk));
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   Store& store = **opened;
-  auto blocks_readable = [&] {
-    std::uint64_t count = 0;
-    EXPECT_TRUE(store.ForEachBlock([&](std::uint64_t, std::string_view) {
-                       ++count;
-                       return Status::Ok();
-                     }).ok());
-    return count;
-  };
   std::uint64_t sequence = 0;
   for (int round = 0; round < 6; ++round) {
     // Rounds 0–2: one write each; 3–5: three writes, one sync. Round 3
@@ -269,13 +271,13 @@ TEST(WalWatchStoreTest, DurableComesWhenACrashWouldKeepTheWriteAndBeforeItIsRead
     const std::function<void()> durable = [&] {
       ++told;
       survives = disk->EveryWalByteSurvives();
-      readable_when_told = blocks_readable();
+      readable_when_told = BlocksReadable(store);
     };
     ASSERT_TRUE(store.WriteBlocks(writes, durable).ok());
     EXPECT_EQ(told, 1) << "round " << round;
     EXPECT_TRUE(survives) << "round " << round;
     EXPECT_EQ(readable_when_told, sequence - 1) << "round " << round << ": told before the last write is readable";
-    EXPECT_EQ(blocks_readable(), sequence) << "round " << round;
+    EXPECT_EQ(BlocksReadable(store), sequence) << "round " << round;
   }
 }
 
@@ -286,14 +288,6 @@ TEST(WalWatchStoreTest, TheLogWriterTellsWaitersAsSoonAsTheGroupIsDurable) {
   Result<std::unique_ptr<Store>> opened = Store::Open(directory.path(), Store::Mode::kReadWrite, true);
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   Store& store = **opened;
-  auto readable = [&] {
-    std::uint64_t count = 0;
-    EXPECT_TRUE(store.ForEachBlock([&](std::uint64_t, std::string_view) {
-                       ++count;
-                       return Status::Ok();
-                     }).ok());
-    return count;
-  };
   LogWriter log(&store, 0, ChainHash{});
   for (std::uint64_t group = 1; group <= 3; ++group) {
     BlockWrite write = log.TakeEmptyWrite();
@@ -304,12 +298,12 @@ TEST(WalWatchStoreTest, TheLogWriterTellsWaitersAsSoonAsTheGroupIsDurable) {
     log.WhenDurable(group, [&](const Status& status) {
       EXPECT_TRUE(status.ok());
       order.push_back("told");
-      readable_when_told = readable();
+      readable_when_told = BlocksReadable(store);
     });
     log.WriteHere([&] { order.push_back("then"); });
     EXPECT_EQ(order, (std::vector<std::string>{"told", "then"})) << "group " << group;
     EXPECT_EQ(readable_when_told, group - 1) << "group " << group << ": told before RocksDB finished the write";
-    EXPECT_EQ(readable(), group);
+    EXPECT_EQ(BlocksReadable(store), group);
     EXPECT_EQ(log.durable_sequence(), group);
   }
 }
