@@ -50,12 +50,12 @@ def main():
     median_p99 = {}
     p99_of_round = defaultdict(dict)  # system -> round -> p99, to pair the systems' runs of one round
     for label, taken in rounds.items():
+        system = label.split("-at-")[0]
         for r in taken:
-            p99_of_round[label.split("-at-")[0]][r["label"].split("#")[1]] = r["latency_us"]["p99"]
-
+            p99_of_round[system][r["label"].split("#")[1]] = r["latency_us"]["p99"]
         p50 = median([r["latency_us"]["p50"] for r in taken])
         p99s = [r["latency_us"]["p99"] for r in taken]
-        median_p99[label.split("-at-")[0]] = median(p99s)
+        median_p99[system] = median(p99s)
         exact = all(r["exact"] for r in taken)
         lines.append(f"| {label} | {len(taken)} | {p50:,} | {median(p99s):,} | "
                      f"{', '.join(f'{p:,}' for p in p99s)} | {exact} |")
