@@ -167,6 +167,59 @@ BENCHMARK(BM_EngineApply)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
+// A ledger taking N earns, each reversed in part, in group commits of
+// 4,096 reversals: the longest group's apply (the reversed totals' table
+// growing lands on one) beside the mean.
+void BM_LedgerLongestReversalGroup(benchmark::State& state) {
+  const auto reversals = static_cast<std::uint64_t>(state.range(0));
+  constexpr std::size_t kGroup = 4096;
+  const std::string directory = "/tmp/tally-micro-reverse-" + std::to_string(::getpid());
+  double longest_ms = 0;
+  std::chrono::nanoseconds reversing{0};
+  std::uint64_t groups = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::filesystem::remove_all(directory);
+    auto ledger = std::move(tally::Ledger::Open(directory).value());
+    state.ResumeTiming();
+    std::chrono::nanoseconds longest{0};
+    for (std::uint64_t first = 1; first <= reversals; first += kGroup) {
+      auto earns = Earns(kGroup, first);
+      auto reverses = Earns(kGroup, first);
+      for (std::size_t index = 0; index < kGroup; ++index) {
+        reverses[index].id.high = 0xbf;  // ids of their own
+        reverses[index].kind = tally::CommandKind::kReverse;
+        reverses[index].member = earns[index].member;
+        reverses[index].target = earns[index].id;
+        reverses[index].points = 1;
+      }
+      if (!ledger->Apply(earns).ok()) {
+        state.SkipWithError("earn");
+        return;
+      }
+      const auto started = std::chrono::steady_clock::now();
+      auto results = ledger->Apply(reverses);
+      const auto took = std::chrono::steady_clock::now() - started;
+      longest = std::max(longest, took);
+      reversing += took;
+      ++groups;
+      if (!results.ok() || results->back().code != tally::ResultCode::kOk) {
+        state.SkipWithError("reverse");
+        return;
+      }
+    }
+    longest_ms = std::max(longest_ms, std::chrono::duration<double, std::milli>(longest).count());
+    state.PauseTiming();
+    ledger.reset();
+    std::filesystem::remove_all(directory);
+    state.ResumeTiming();
+  }
+  state.counters["longest_group_ms"] = longest_ms;
+  state.counters["mean_group_ms"] = std::chrono::duration<double, std::milli>(reversing).count() / static_cast<double>(groups);
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(reversals));
+}
+BENCHMARK(BM_LedgerLongestReversalGroup)->Arg(4'000'000)->Unit(benchmark::kMillisecond)->Iterations(1);
+
 // A table filled to N entries one insert at a time, each insert timed: the
 // mean insert, and the longest single one (a table growth lands on one).
 template <typename Table, typename Insert>

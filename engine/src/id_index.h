@@ -2,31 +2,7 @@
 // (chain, id) mapped to the sequence number of its event. The log is the
 // source of truth: a fingerprint match is confirmed by reading the event and
 // comparing the full id, so fingerprint collisions cost a read, never a wrong
-// answer. 16 bytes a slot, open addressing with linear probing, load <= 3/4.
-//
-// The first table (2^16 slots, a megabyte) is brought into memory when the
-// index is made, so that a new ledger's first commands take no fault.
-//
-// Growing without a pause: when the table is 3/4 full a table twice the size
-// is allocated (zero pages from the kernel, not written until used) and
-// each later insert moves a few slots of the old table into it, oldest slot
-// index first; lookups probe the new table, then the old one, skipping the
-// old slots already moved. A doubling used to stop the writer for ~2 s at
-// 25 M ids (docs/performance.md).
-//
-// The new table is allocated a little earlier, at 11/16 load, and brought
-// into memory before growth by a thread of its own: each page populated
-// (madvise MADV_POPULATE_WRITE, no fault a page) and then read once (on
-// the project's virtual machine the first access to a page costs ~6 us
-// more). Every 64 inserts the writer checks that the thread is ahead of one
-// page per 4 inserts, and populates the next 16 pages itself when it is
-// not, so by growth every page is in memory whatever the thread managed;
-// growth stops and joins the thread. Left to random first touches, a page
-// was first read (the kernel maps its shared zero page) and then written (a
-// second fault, which copies and flushes the other cores' TLBs by
-// interrupt): ~7 % of a server's engine time; touched one at a time by
-// writes on the writer, one fault a page, ~16 % on the virtual machine,
-// where a fault costs ~10 us.
+// answer. A GrowingTable (growing_table.h): it grows without a pause.
 //
 // Why in memory: a RocksDB put per id costs ~6 us and a negative lookup
 // ~0.6 us on this machine, too slow for a million events a second; see
@@ -35,32 +11,18 @@
 // Thread safety: none; the ledger guards it.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
 
+#include "growing_table.h"
+#include "tally/limits.h"
 #include "tally/types.h"
 
 namespace tally::internal {
 
-// The 64-bit finalizer of MurmurHash3: a bijection on 64 bits that spreads
-// neighbouring values (sequential ids and member numbers) over a table.
-inline std::uint64_t MixBits(std::uint64_t value) {
-  value ^= value >> 33;
-  value *= 0xff51afd7ed558ccdULL;
-  value ^= value >> 33;
-  value *= 0xc4ceb9fe1a85ec53ULL;
-  value ^= value >> 33;
-  return value;
-}
-
-class IdIndex {
+class IdIndex : public GrowingTable {
  public:
-  IdIndex();
-  ~IdIndex();
-  IdIndex(const IdIndex&) = delete;
-  IdIndex& operator=(const IdIndex&) = delete;
+  // The first table, 2^16 slots (a megabyte), is in memory from the start.
+  IdIndex() : GrowingTable(std::size_t{1} << 16, kCommandIdsMax) {}
 
   // Never 0. Two ids of a chain that differ in one half only never share a
   // fingerprint (the finalizer is a bijection).
@@ -68,98 +30,6 @@ class IdIndex {
     const std::uint64_t hash = MixBits(id.low ^ MixBits(id.high ^ (std::uint64_t{chain} << 32 | chain)));
     return hash == 0 ? 1 : hash;  // 0 marks an empty slot
   }
-
-  // Calls `visit(sequence)` for every entry with `fingerprint`, in no
-  // particular order, until it returns true. Returns whether a visit did.
-  template <typename Visit>
-  bool ForEachCandidate(std::uint64_t fingerprint, Visit&& visit) const {
-    for (std::size_t slot = fingerprint & mask_;; slot = (slot + 1) & mask_) {
-      if (slots_[slot].fingerprint == 0) break;
-      if (slots_[slot].fingerprint == fingerprint && visit(slots_[slot].sequence)) return true;
-    }
-    if (!old_slots_) return false;
-    // The old table's run from the home slot, without the moved slots
-    // [0, moved_): their entries were seen above, and their pages may be
-    // gone (read as zero), so they are stepped over unread. A run never
-    // had a gap there, so stepping over them cannot end it early.
-    const std::size_t home = fingerprint & old_mask_;
-    const std::size_t start = std::max(home, moved_);
-    int found = ScanOld(start, old_mask_ + 1, fingerprint, visit);
-    if (found < 0 && home >= moved_) found = ScanOld(moved_, home, fingerprint, visit);  // wrapped around
-    return found > 0;
-  }
-
-  // Whether any entry has `fingerprint`: when not, the id is new, with no
-  // event to read.
-  bool Contains(std::uint64_t fingerprint) const {
-    return ForEachCandidate(fingerprint, [](std::uint64_t) { return true; });
-  }
-
-  // Starts loading the slots where `fingerprint` lives, for a lookup soon:
-  // in the table, and while growing in the old one unless already moved.
-  void Prefetch(std::uint64_t fingerprint) const {
-    __builtin_prefetch(&slots_[fingerprint & mask_]);
-    if (old_slots_ && (fingerprint & old_mask_) >= moved_) __builtin_prefetch(&old_slots_[fingerprint & old_mask_]);
-  }
-
-  // REQUIRES: sequence > 0 and not inserted before.
-  void Insert(std::uint64_t fingerprint, std::uint64_t sequence);
-
-  std::uint64_t size() const { return size_; }
-  // The tables', the next one included once allocated.
-  std::uint64_t memory_bytes() const {
-    return ((mask_ + 1) + (old_slots_ ? old_mask_ + 1 : 0) + (next_ ? 2 * (mask_ + 1) : 0)) * sizeof(Slot);
-  }
-  bool growing() const { return old_slots_ != nullptr; }  // tests
-
- private:
-  struct Slot {
-    std::uint64_t fingerprint;  // 0: empty
-    std::uint64_t sequence;
-  };
-  static_assert(sizeof(Slot) == 16);
-  // Tables are mapped from the kernel directly (fresh zero pages, in memory
-  // only once touched, in huge pages from 2 MB: table_memory.h), whatever
-  // the allocator: tcmalloc's calloc clears a large block at once, which
-  // held one insert for 0.7 s at 30 M ids.
-  struct Unmap {
-    Unmap() noexcept : bytes(0) {}
-    explicit Unmap(std::size_t mapped_bytes) noexcept : bytes(mapped_bytes) {}
-    void operator()(Slot* slots) const;
-    std::size_t bytes;
-  };
-  using Slots = std::unique_ptr<Slot[], Unmap>;
-
-  // Old slots [from, to) of a probe run: 1 when a visit returned true, 0 at
-  // an empty slot (the run ended), -1 at `to`.
-  template <typename Visit>
-  int ScanOld(std::size_t from, std::size_t to, std::uint64_t fingerprint, Visit& visit) const {
-    for (std::size_t slot = from; slot < to; ++slot) {
-      if (old_slots_[slot].fingerprint == 0) return 0;
-      if (old_slots_[slot].fingerprint == fingerprint && visit(old_slots_[slot].sequence)) return 1;
-    }
-    return -1;
-  }
-
-  static Slots Allocate(std::size_t count);  // zeroed, not yet in memory
-  static void Place(Slot* slots, std::size_t mask, Slot entry);
-  struct Preparer;          // the thread that brings next_ into memory
-  void TouchNextPages();     // makes sure the next table's next pages are in memory
-  void StartGrowing();
-  void MoveSome(std::size_t count);
-  void Release();  // returns the pages of moved old slots to the kernel
-
-  Slots slots_;
-  std::size_t mask_ = 0;
-  Slots old_slots_;          // the table being emptied into slots_, while growing
-  std::size_t old_mask_ = 0;
-  std::size_t moved_ = 0;    // old slots [0, moved_) are in slots_
-  std::size_t released_ = 0; // old slots [0, released_) have their pages returned
-  Slots next_;               // the table growth will use, from 11/16 load on
-  std::size_t touched_ = 0;  // bytes of next_ made sure of by the writer
-  bool populate_ = true;     // until the kernel says it cannot (TouchNextPages)
-  std::unique_ptr<Preparer> preparer_;  // while next_ is being brought in
-  std::uint64_t size_ = 0;
 };
 
 }  // namespace tally::internal

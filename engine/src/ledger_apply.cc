@@ -181,6 +181,25 @@ const ChainState& Ledger::Impl::ChainOf(std::uint32_t chain) const {
   return found == chains.end() ? kNoProgram : found->second;
 }
 
+std::int64_t Ledger::Impl::ReversedSoFar(std::uint64_t sequence) const {
+  std::int64_t total = 0;
+  reversed_points.ForEachCandidate(internal::MixBits(sequence), [&](std::uint64_t value) {
+    total = static_cast<std::int64_t>(value);
+    return true;
+  });
+  return total;
+}
+
+void Ledger::Impl::SetReversed(std::uint64_t sequence, std::int64_t total) {
+  TALLY_ASSERT(sequence != 0 && total > 0);
+  const std::uint64_t key = internal::MixBits(sequence);
+  const bool updated = reversed_points.ForEachCandidate(key, [&](std::uint64_t& value) {
+    value = static_cast<std::uint64_t>(total);
+    return true;
+  });
+  if (!updated) reversed_points.Insert(key, static_cast<std::uint64_t>(total));
+}
+
 Result<CommandResult> Ledger::Impl::ApplyOne(const Command& command, std::uint64_t fingerprint,
                                              std::uint64_t timestamp_us, internal::MemberState* member_hint) {
   const ResultCode invalid = ValidateCommand(command);
@@ -391,8 +410,7 @@ Status Ledger::Impl::Decide(internal::Event* event, std::vector<internal::Event>
         code = ResultCode::kNotReversible;
         break;
       }
-      const auto reversed_entry = reversed_points.find(target->sequence);
-      const std::int64_t reversed = reversed_entry == reversed_points.end() ? 0 : reversed_entry->second;
+      const std::int64_t reversed = ReversedSoFar(target->sequence);
       if (command.points > target->moved - reversed) {
         code = ResultCode::kReversalExceedsOriginal;
         break;
@@ -401,7 +419,7 @@ Status Ledger::Impl::Decide(internal::Event* event, std::vector<internal::Event>
         if (!arrive(command.points)) break;
         account.Arrive(NewLot(program, command.points, now, event->sequence));
         event->moved = command.points;
-        reversed_points[target->sequence] = reversed + command.points;
+        SetReversed(target->sequence, reversed + command.points);
         break;
       }
       // A return: the purchase's own lot first, then the member's other
@@ -419,7 +437,7 @@ Status Ledger::Impl::Decide(internal::Event* event, std::vector<internal::Event>
       }
       balance -= moved;
       event->moved = moved;
-      reversed_points[target->sequence] = reversed + command.points;
+      SetReversed(target->sequence, reversed + command.points);
       if (target_kind == CommandKind::kEarnPurchase) {
         for (internal::Purchase& purchase : account.purchases()) {
           if (purchase.sequence != target->sequence) continue;

@@ -76,8 +76,11 @@ struct Ledger::Impl {
   internal::MemberTable members;
   internal::IdIndex ids;
   std::unordered_map<std::uint32_t, ChainState> chains;
-  // Points reversed so far, by the sequence of the reversed earn or redeem.
-  std::unordered_map<std::uint64_t, std::int64_t> reversed_points;
+  // Points reversed so far, by the sequence of the reversed earn or redeem
+  // (keyed by MixBits(sequence): a bijection, so never 0 and never shared).
+  // A GrowingTable, not a node-based map: a std::unordered_map's rehash at
+  // 3 M reversals held the writer for ~0.4 s (docs/performance.md).
+  internal::GrowingTable reversed_points{std::size_t{1} << 12, kCommandIdsMax};
   // What recovery read.
   struct {
     std::uint64_t blocks = 0;
@@ -176,6 +179,10 @@ struct Ledger::Impl {
   // One member's part of an expire sweep at the event's time.
   void ExpireMember(internal::MemberState* member, internal::Event* event);
   const ChainState& ChainOf(std::uint32_t chain) const;
+  // Points reversed so far of the earn or redeem logged as `sequence`
+  // (0 when none), and recording a new total for it.
+  std::int64_t ReversedSoFar(std::uint64_t sequence) const;
+  void SetReversed(std::uint64_t sequence, std::int64_t total);
   Result<std::optional<internal::Event>> FindLogged(std::uint32_t chain, const CommandId& id) const;
   Result<std::optional<internal::Event>> FindLogged(std::uint32_t chain, const CommandId& id,
                                                     std::uint64_t fingerprint) const;

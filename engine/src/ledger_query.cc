@@ -304,11 +304,13 @@ LedgerStats Ledger::Stats() const {
   stats.last_timestamp_us = impl_->last_timestamp_us;
   stats.members = impl_->members.size();
   stats.command_ids = impl_->ids.size();
-  // The tables (members with their accounts) and the accounts' lots (not
-  // the heap's own overhead, nor holds and purchases, which are rarer).
+  // The tables (members with their accounts, ids, reversal totals) and the
+  // accounts' lots (not the heap's own overhead, nor holds and purchases,
+  // which are rarer).
   std::uint64_t lots = 0;
   impl_->members.ForEach([&](const internal::MemberState& state) { lots += state.account.lots().capacity(); });
-  stats.memory_bytes = impl_->members.memory_bytes() + impl_->ids.memory_bytes() + lots * sizeof(internal::Lot);
+  stats.memory_bytes = impl_->members.memory_bytes() + impl_->ids.memory_bytes() + impl_->reversed_points.memory_bytes() +
+                       lots * sizeof(internal::Lot);
   stats.recovery_seconds = impl_->recovery_seconds;
   stats.chain_head = internal::ToHex(durable_head);
   if (Status refused = impl_->Refusal(); !refused.ok()) stats.stopped = refused.ToString();

@@ -4,8 +4,8 @@
 //
 // Members are numbered 1, 2, 3 … in the order they joined and kept in that
 // order in a StableVector, so a member's state never moves; an index from a
-// fingerprint of (chain, member) to the member's number — the same table as
-// the command-id index, which grows a few slots per insert instead of
+// fingerprint of (chain, member) to the member's number — a GrowingTable,
+// like the command-id index, which grows a few slots per insert instead of
 // doubling in one step — finds it. Nothing stops the writer when the table
 // grows, and a scan in member order resumes exactly where it stopped. Each
 // chain also lists its members' numbers, so that a chain's scans and sweeps
@@ -22,8 +22,9 @@
 #include <utility>
 
 #include "account.h"
-#include "id_index.h"
+#include "growing_table.h"
 #include "stable_vector.h"
+#include "tally/limits.h"
 #include "tally/types.h"
 
 namespace tally::internal {
@@ -77,7 +78,7 @@ class MemberTable {
   // [0] unused: the index keeps numbers > 0. Chunks of 2^15 states, 2 MB:
   // one huge page each.
   StableVector<MemberState, 15> states_;
-  IdIndex index_;
+  GrowingTable index_{std::size_t{1} << 16, kMembersMax};  // fingerprint -> number
   std::unordered_map<std::uint32_t, StableVector<std::uint32_t>> chains_;
 };
 

@@ -118,6 +118,32 @@ TEST_F(LedgerTest, ReverseOfEarnTakesBackUpToTheOriginal) {
   EXPECT_EQ(BalanceOf(1, 42), 0);
 }
 
+// The totals reversed so far live in a table that grows as reversals come
+// (4,096 slots at first): 10,000 earns reversed in two parts each, checked
+// across its growth and after a reopen rebuilds it from the log.
+TEST_F(LedgerTest, ReversedTotalsHoldAcrossTheTablesGrowthAndAReopen) {
+  constexpr std::uint64_t kEarns = 10'000;
+  auto apply_all = [&](auto make, ResultCode expected) {
+    std::vector<Command> batch;
+    for (std::uint64_t earn = 1; earn <= kEarns; ++earn) {
+      batch.push_back(make(earn));
+      if (batch.size() < 1000 && earn < kEarns) continue;
+      auto results = ledger_->Apply(batch);
+      ASSERT_TRUE(results.ok()) << results.status().ToString();
+      for (const CommandResult& result : *results) ASSERT_EQ(result.code, expected);
+      batch.clear();
+    }
+  };
+  // Earn k (id k) goes to member k % 97 + 1; its reversals have ids k + 10,000 … .
+  apply_all([](std::uint64_t k) { return Earn(k, 1, k % 97 + 1, 100); }, ResultCode::kOk);
+  apply_all([](std::uint64_t k) { return Reverse(k + 10'000, 1, k % 97 + 1, 30, k); }, ResultCode::kOk);
+  apply_all([](std::uint64_t k) { return Reverse(k + 20'000, 1, k % 97 + 1, 71, k); }, ResultCode::kReversalExceedsOriginal);
+  apply_all([](std::uint64_t k) { return Reverse(k + 30'000, 1, k % 97 + 1, 70, k); }, ResultCode::kOk);
+  Reopen();
+  apply_all([](std::uint64_t k) { return Reverse(k + 40'000, 1, k % 97 + 1, 1, k); }, ResultCode::kReversalExceedsOriginal);
+  for (std::uint64_t member = 1; member <= 97; ++member) EXPECT_EQ(BalanceOf(1, member), 0);
+}
+
 TEST_F(LedgerTest, ReverseOfRedeemGivesPointsBack) {
   Apply(Earn(1, 1, 42, 100));
   Apply(Redeem(2, 1, 42, 80));

@@ -53,7 +53,7 @@ struct LedgerStats {
   std::uint64_t last_timestamp_us = 0;
   std::uint64_t members = 0;
   std::uint64_t command_ids = 0;
-  std::uint64_t memory_bytes = 0;     // the in-memory tables (members, ids, accounts and their lots)
+  std::uint64_t memory_bytes = 0;     // the in-memory tables (members, ids, reversal totals, accounts and their lots)
   double recovery_seconds = 0;        // time Open() took to rebuild state
   std::string chain_head;             // SHA-256 chain hash at last_sequence, 64 hex digits (docs/audit.md)
   std::string stopped;                // why the ledger refuses requests; empty while it serves

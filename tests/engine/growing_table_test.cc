@@ -1,8 +1,9 @@
-// The command-id index across its growth: every entry is found, once, with
-// its sequence, whether it still sits in the old table, has moved, or was
-// inserted since; runs that wrap around the end and runs of one colliding
-// fingerprint included.
-#include "id_index.h"
+// The growing table (behind the command-id index, the member index and the
+// reversed totals) across its growth: every entry is found, once, with its
+// value, whether it still sits in the old table, has moved, or was inserted
+// since; runs that wrap around the end and runs of one colliding key
+// included; values changed in place stay changed.
+#include "growing_table.h"
 
 #include <gtest/gtest.h>
 
@@ -16,11 +17,15 @@
 #include <random>
 #include <vector>
 
+#include "tally/limits.h"
+
 namespace tally::internal {
 namespace {
 
-// Every sequence the index visits for `fingerprint`, in visit order.
-std::vector<std::uint64_t> Candidates(const IdIndex& index, std::uint64_t fingerprint) {
+constexpr std::size_t kFirstSlots = std::size_t{1} << 16;  // as the id index
+
+// Every value the table visits for `fingerprint`, in visit order.
+std::vector<std::uint64_t> Candidates(const GrowingTable& index, std::uint64_t fingerprint) {
   std::vector<std::uint64_t> sequences;
   index.ForEachCandidate(fingerprint, [&](std::uint64_t sequence) {
     sequences.push_back(sequence);
@@ -29,8 +34,8 @@ std::vector<std::uint64_t> Candidates(const IdIndex& index, std::uint64_t finger
   return sequences;
 }
 
-TEST(IdIndex, EveryEntryIsFoundOnceWhileTheTableGrows) {
-  IdIndex index;
+TEST(GrowingTable, EveryEntryIsFoundOnceWhileTheTableGrows) {
+  GrowingTable index(kFirstSlots, kCommandIdsMax);
   std::multimap<std::uint64_t, std::uint64_t> inserted;  // fingerprint -> sequence
   std::mt19937_64 random(7);
   int checks_while_growing = 0;
@@ -67,8 +72,8 @@ TEST(IdIndex, EveryEntryIsFoundOnceWhileTheTableGrows) {
   }
 }
 
-TEST(IdIndex, AbsentFingerprintsAreNotFoundWhileGrowing) {
-  IdIndex index;
+TEST(GrowingTable, AbsentFingerprintsAreNotFoundWhileGrowing) {
+  GrowingTable index(kFirstSlots, kCommandIdsMax);
   std::mt19937_64 inserts(11);
   std::uint64_t sequence = 0;
   int absent_checks = 0;
@@ -83,12 +88,40 @@ TEST(IdIndex, AbsentFingerprintsAreNotFoundWhileGrowing) {
   }
 }
 
-TEST(IdIndex, AVisitThatReturnsTrueStopsTheSearch) {
-  IdIndex index;
+TEST(GrowingTable, AVisitThatReturnsTrueStopsTheSearch) {
+  GrowingTable index(kFirstSlots, kCommandIdsMax);
   for (std::uint64_t sequence = 1; sequence <= 100; ++sequence) index.Insert(42, sequence);
   int visits = 0;
   EXPECT_TRUE(index.ForEachCandidate(42, [&](std::uint64_t) { return ++visits == 3; }));
   EXPECT_EQ(visits, 3);
+}
+
+// Values changed through a non-const table stay changed whichever table
+// the entry sits in when it is changed, and after it moves. A small first
+// table (as the reversed totals use) grows through many doublings here.
+TEST(GrowingTable, ValuesChangedInPlaceStayChangedAcrossGrowth) {
+  GrowingTable table(256, kCommandIdsMax);
+  std::map<std::uint64_t, std::uint64_t> expected;  // key -> value
+  std::mt19937_64 random(13);
+  int changes_while_growing = 0;
+  for (std::uint64_t next = 1; next <= 40'000; ++next) {
+    const std::uint64_t key = MixBits(next);
+    table.Insert(key, next);
+    expected[key] = next;
+    // Change an earlier entry's value: now one long in, now one just added.
+    const std::uint64_t earlier_key = MixBits(next % 3 == 0 ? next : random() % next + 1);
+    const bool found = table.ForEachCandidate(earlier_key, [&](std::uint64_t& value) {
+      value += 1'000'000;
+      return true;
+    });
+    ASSERT_TRUE(found) << "key of entry " << next;
+    expected[earlier_key] += 1'000'000;
+    changes_while_growing += table.growing() ? 1 : 0;
+  }
+  EXPECT_GT(changes_while_growing, 1000) << "changes must have been made during growth";
+  for (const auto& [key, value] : expected) {
+    ASSERT_EQ(Candidates(table, key), std::vector<std::uint64_t>{value});
+  }
 }
 
 // Resident pages of this process now (/proc/self/statm, kept open: it is
@@ -104,11 +137,11 @@ long ResidentPages() {
 
 // The first table is in memory once the index exists, so that a new
 // ledger's first commands do not each fault at a random slot.
-TEST(IdIndex, TheFirstTableIsInMemoryFromTheStart) {
+TEST(GrowingTable, TheFirstTableIsInMemoryFromTheStart) {
   const long page = ::sysconf(_SC_PAGESIZE);
   const long before = ResidentPages();
   ASSERT_GT(before, 0);
-  IdIndex index;
+  GrowingTable index(kFirstSlots, kCommandIdsMax);
   const long after = ResidentPages();
   ASSERT_GT(index.memory_bytes(), 0u);
   EXPECT_GE(after - before, static_cast<long>(index.memory_bytes()) / page);
@@ -118,8 +151,8 @@ TEST(IdIndex, TheFirstTableIsInMemoryFromTheStart) {
 // brought into memory by then — by its own thread, and by the writer where
 // that thread falls behind — so that growth does not fault page after page
 // under the writer. Checked at every growth to 2^21 slots.
-TEST(IdIndex, TheNextTableIsInMemoryWhenGrowthBegins) {
-  IdIndex index;
+TEST(GrowingTable, TheNextTableIsInMemoryWhenGrowthBegins) {
+  GrowingTable index(kFirstSlots, kCommandIdsMax);
   const long page = ::sysconf(_SC_PAGESIZE);
   std::mt19937_64 random(5);
   std::uint64_t sequence = 0;

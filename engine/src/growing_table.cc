@@ -1,4 +1,4 @@
-#include "id_index.h"
+#include "growing_table.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -9,12 +9,10 @@
 #include <thread>
 
 #include "table_memory.h"
-#include "tally/limits.h"
 #include "tally/status.h"
 
 namespace tally::internal {
 namespace {
-constexpr std::size_t kInitialSlots = 1 << 16;
 // Old slots moved per insert while growing. Growth starts at 3/4 of C
 // slots, with C old slots to move, and the next growth comes 3/4 C inserts
 // later: anything above 4/3 finishes in time; 4 finishes at a third of that.
@@ -41,7 +39,7 @@ std::size_t PageSize() {
 bool Populate(char* begin, std::size_t bytes) { return ::madvise(begin, bytes, MADV_POPULATE_WRITE) == 0; }
 }  // namespace
 
-struct IdIndex::Preparer {
+struct GrowingTable::Preparer {
   Preparer(char* begin, std::size_t bytes) : thread([this, begin, bytes] { Run(begin, bytes); }) {}
   ~Preparer() {
     stop.store(true, std::memory_order_relaxed);
@@ -71,13 +69,15 @@ struct IdIndex::Preparer {
   std::thread thread;  // last: starts when everything above is ready
 };
 
-IdIndex::IdIndex() : slots_(Allocate(kInitialSlots)), mask_(kInitialSlots - 1) {
-  // The first table (a megabyte) is in memory from the start, as every
+GrowingTable::GrowingTable(std::size_t initial_slots, std::uint64_t entries_max)
+    : slots_(Allocate(initial_slots)), mask_(initial_slots - 1), entries_max_(entries_max) {
+  TALLY_ASSERT(initial_slots >= 256 && (initial_slots & (initial_slots - 1)) == 0);
+  // The first table is in memory from the start, as every
   // later one is by growth: left to first touches, the first few thousand
   // commands of a new ledger each took a fault at a random slot (~10 us,
   // up to ~70 under load on the virtual machine) in the caller's path.
   char* const begin = reinterpret_cast<char*>(slots_.get());
-  const std::size_t bytes = kInitialSlots * sizeof(Slot);
+  const std::size_t bytes = initial_slots * sizeof(Slot);
   if (!Populate(begin, bytes)) {
     // A kernel before 5.14: one write fault a page, here rather than later.
     for (std::size_t offset = 0; offset < bytes; offset += PageSize()) *(reinterpret_cast<volatile char*>(begin) + offset) = 0;
@@ -87,26 +87,26 @@ IdIndex::IdIndex() : slots_(Allocate(kInitialSlots)), mask_(kInitialSlots - 1) {
   (void)sink;
 }
 
-IdIndex::~IdIndex() = default;
+GrowingTable::~GrowingTable() = default;
 
-IdIndex::Slots IdIndex::Allocate(std::size_t count) {
+GrowingTable::Slots GrowingTable::Allocate(std::size_t count) {
   // Fresh zero pages from the kernel: a big table costs nothing until its
   // pages are touched (TouchNextPages), and Release can hand pages back.
   const std::size_t bytes = count * sizeof(Slot);
   return Slots(static_cast<Slot*>(MapTable(bytes)), Unmap(bytes));
 }
 
-void IdIndex::Unmap::operator()(Slot* slots) const { UnmapTable(slots, bytes); }
+void GrowingTable::Unmap::operator()(Slot* slots) const { UnmapTable(slots, bytes); }
 
-void IdIndex::Place(Slot* slots, std::size_t mask, Slot entry) {
-  std::size_t slot = entry.fingerprint & mask;
-  while (slots[slot].fingerprint != 0) slot = (slot + 1) & mask;
+void GrowingTable::Place(Slot* slots, std::size_t mask, Slot entry) {
+  std::size_t slot = entry.key & mask;
+  while (slots[slot].key != 0) slot = (slot + 1) & mask;
   slots[slot] = entry;
 }
 
-void IdIndex::Insert(std::uint64_t fingerprint, std::uint64_t sequence) {
-  TALLY_ASSERT(fingerprint != 0 && sequence != 0);
-  TALLY_ASSERT(size_ < kCommandIdsMax);
+void GrowingTable::Insert(std::uint64_t key, std::uint64_t value) {
+  TALLY_ASSERT(key != 0);
+  TALLY_ASSERT(size_ < entries_max_);
   // In steps of 64 slots every 16 inserts: the steps' random writes overlap.
   if (old_slots_ && size_ % 16 == 0) MoveSome(16 * kMovesPerInsert);
   if (!old_slots_ && !next_ && (size_ + 1) * 16 > (mask_ + 1) * 11) {
@@ -120,11 +120,11 @@ void IdIndex::Insert(std::uint64_t fingerprint, std::uint64_t sequence) {
   }
   if (next_ && size_ % kInsertsPerTouch == 0) TouchNextPages();
   if ((size_ + 1) * 4 > (mask_ + 1) * 3) StartGrowing();
-  Place(slots_.get(), mask_, Slot{fingerprint, sequence});
+  Place(slots_.get(), mask_, Slot{key, value});
   ++size_;
 }
 
-void IdIndex::TouchNextPages() {
+void GrowingTable::TouchNextPages() {
   const std::size_t bytes = (mask_ + 1) * 2 * sizeof(Slot);
   if (touched_ >= bytes) return;
   const std::size_t chunk = std::min(bytes - touched_, kPagesPerTouch * PageSize());
@@ -144,7 +144,7 @@ void IdIndex::TouchNextPages() {
   for (std::size_t offset = 0; offset < chunk; offset += PageSize()) *(reinterpret_cast<volatile char*>(at) + offset) = 0;
 }
 
-void IdIndex::StartGrowing() {
+void GrowingTable::StartGrowing() {
   preparer_.reset();  // the writer is about to write next_
   if (old_slots_) MoveSome(old_mask_ + 1);  // cannot happen with kMovesPerInsert > 4/3; kept safe
   const std::size_t capacity = (mask_ + 1) * 2;
@@ -157,15 +157,15 @@ void IdIndex::StartGrowing() {
   mask_ = capacity - 1;
 }
 
-void IdIndex::MoveSome(std::size_t count) {
+void GrowingTable::MoveSome(std::size_t count) {
   const std::size_t old_capacity = old_mask_ + 1;
   const std::size_t end = std::min(old_capacity, moved_ + count);
   for (std::size_t slot = moved_; slot < end; ++slot) {
-    if (old_slots_[slot].fingerprint != 0) __builtin_prefetch(&slots_[old_slots_[slot].fingerprint & mask_], 1);
+    if (old_slots_[slot].key != 0) __builtin_prefetch(&slots_[old_slots_[slot].key & mask_], 1);
   }
   for (; moved_ < end; ++moved_) {
     const Slot& entry = old_slots_[moved_];
-    if (entry.fingerprint != 0) Place(slots_.get(), mask_, entry);
+    if (entry.key != 0) Place(slots_.get(), mask_, entry);
   }
   // Give the moved part back to the kernel a megabyte at a time: freeing
   // half a gigabyte at once at the end took ~30 ms.
@@ -178,7 +178,7 @@ void IdIndex::MoveSome(std::size_t count) {
   }
 }
 
-void IdIndex::Release() {
+void GrowingTable::Release() {
   const std::uintptr_t page = PageSize();
   const auto begin = reinterpret_cast<std::uintptr_t>(old_slots_.get() + released_);
   const auto end = reinterpret_cast<std::uintptr_t>(old_slots_.get() + moved_);
