@@ -70,6 +70,12 @@ std::int64_t Account::Arrive(Lot lot) {
 }
 
 void Account::Insert(const Lot& lot) {
+  // Most lots spend after every lot there is (the same expiry rule, a newer
+  // event): the last lot decides, without a search through the others.
+  if (lots_.empty() || lots_.back().SpendsBefore(lot)) {
+    lots_.push_back(lot);
+    return;
+  }
   auto position = std::lower_bound(lots_.begin(), lots_.end(), lot,
                                    [](const Lot& a, const Lot& b) { return a.SpendsBefore(b); });
   if (position != lots_.end() && position->SameLot(lot)) {

@@ -112,9 +112,12 @@ class Account {
   // Adds to the debt (a return under allow_negative). REQUIRES: points > 0.
   void AddDebt(std::int64_t points) { MutableExtras().debt += points; }
 
-  // Starts loading the first lot, for a command soon.
+  // Starts loading the first lot (where spending starts) and the last
+  // (where a new lot usually goes), for a command soon.
   void Prefetch() const {
-    if (!lots_.empty()) __builtin_prefetch(lots_.data());
+    if (lots_.empty()) return;
+    __builtin_prefetch(lots_.data());
+    __builtin_prefetch(&lots_.back());
   }
 
   const std::vector<Lot>& lots() const { return lots_; }
