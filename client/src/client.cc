@@ -353,6 +353,15 @@ class Client::Core {
     }
   }
 
+  // Whether a whole frame waits in what was read ahead (or a header that
+  // does not decode, for TakeFrame to report).
+  static bool FrameReadAhead(const internal::Stream::ReadAhead& ahead) {
+    if (ahead.available() < wire::kHeaderBytes) return false;
+    wire::Header header;
+    if (!wire::DecodeHeader(ahead.view().substr(0, wire::kHeaderBytes), &header).ok()) return true;
+    return ahead.available() >= wire::kHeaderBytes + header.body_bytes;
+  }
+
   // With at least `*wanted` bytes read ahead: the header, then (once its
   // body is there too) the whole frame. `*wanted` becomes 0 when the frame
   // is taken, else how many bytes it needs.
@@ -417,9 +426,11 @@ class Client::Core {
         std::lock_guard lock(mutex_);
         // A waiting caller reads the next answers, sparing this thread's
         // wake-up and then the caller's.
+        // (Not while a whole answer waits in what was read ahead: this
+        // thread finishes it at once.)
         if (in_flight_.empty()) {
           reader_ = Reader::kNone;
-        } else if (!stream->tls()) {
+        } else if (!stream->tls() && !FrameReadAhead(stream->read_ahead())) {
           HandToWaiterLocked(stream, &wake);
         }
       }
@@ -678,7 +689,12 @@ class Client::Core {
       stream = reader_stream_;
     }
     bool broken = false;
-    while (stream && (call.signal.load(std::memory_order_acquire) & kSignalDone) == 0) {
+    // Until its own call is finished, and then through every answer already
+    // read ahead: the callers those answer are woken from here, each at
+    // once, rather than one after another as each, woken to read, found the
+    // next answer waiting (docs/server.md, "The client library").
+    while (stream && ((call.signal.load(std::memory_order_acquire) & kSignalDone) == 0 ||
+                      FrameReadAhead(stream->read_ahead()))) {
       wire::Header header;
       std::string body;
       const Status status = ReadFrameNow(*stream, call.deadline, std::exchange(wait_first, false), &header, &body);

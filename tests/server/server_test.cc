@@ -1155,12 +1155,17 @@ TEST(ClientDeadline, CallsToAServerThatNeverAnswersEndAtTheirDeadline) {
 // The client's readers read whatever has arrived and keep what is past the
 // frame they wanted for the next reader (Stream::ReadAhead): answers sent
 // together, or split anywhere, each reach the caller whose request they
-// answer, whichever caller or thread reads them.
+// answer, whichever caller or thread reads them. In request order the
+// reader's own answer comes first and it finishes the others read with it
+// before it hands the role on.
 TEST(ClientReadAhead, AnswersSentTogetherOrSplitAnywhereReachTheirCallers) {
   asio::io_context io;
   asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
   constexpr int kCallers = 4;
-  constexpr int kRounds = 2;  // round 0: answers a byte per write; round 1: all in one write
+  // Round 0: answers a byte per write, in the reverse order of the
+  // requests; round 1: all in one write, reversed; round 2: all in one
+  // write, in request order.
+  constexpr int kRounds = 3;
   std::thread server([&] {
     error_code error;
     asio::ip::tcp::socket socket(io);
@@ -1184,7 +1189,7 @@ TEST(ClientReadAhead, AnswersSentTogetherOrSplitAnywhereReachTheirCallers) {
     asio::write(socket, asio::buffer(frame), error);
     for (int round = 0; round < kRounds; ++round) {
       // Every caller's command first (one request each, or several in one),
-      // then every answer, in the reverse order of the requests.
+      // then every answer.
       std::vector<std::string> answers;
       for (int commands = 0; commands < kCallers;) {
         ASSERT_TRUE(read_frame(&header, &body));
@@ -1201,7 +1206,7 @@ TEST(ClientReadAhead, AnswersSentTogetherOrSplitAnywhereReachTheirCallers) {
         std::string answer;
         wire::AppendFrame(wire::Operation::kApply, wire::kResponse, header.request_id,
                           wire::EncodeApplyResponse(results), &answer);
-        answers.insert(answers.begin(), answer);
+        answers.insert(round == 2 ? answers.end() : answers.begin(), answer);
       }
       std::string together;
       for (const std::string& answer : answers) together += answer;
