@@ -70,32 +70,65 @@ std::int64_t Account::Arrive(Lot lot) {
 }
 
 void Account::Insert(const Lot& lot) {
+  if (summed()) {
+    extras_->lots_points += lot.points;
+    extras_->spendable_from_max = std::max(extras_->spendable_from_max, lot.spendable_from_us);
+  }
+  const auto first = lots_.begin() + static_cast<std::ptrdiff_t>(spent());
   // Most lots spend after every lot there is (the same expiry rule, a newer
   // event): the last lot decides, without a search through the others.
-  if (lots_.empty() || lots_.back().SpendsBefore(lot)) {
+  if (first == lots_.end() || lots_.back().SpendsBefore(lot)) {
     lots_.push_back(lot);
-    return;
-  }
-  auto position = std::lower_bound(lots_.begin(), lots_.end(), lot,
-                                   [](const Lot& a, const Lot& b) { return a.SpendsBefore(b); });
-  if (position != lots_.end() && position->SameLot(lot)) {
-    position->points += lot.points;
   } else {
-    lots_.insert(position, lot);
+    auto position =
+        std::lower_bound(first, lots_.end(), lot, [](const Lot& a, const Lot& b) { return a.SpendsBefore(b); });
+    if (position != lots_.end() && position->SameLot(lot)) {
+      position->points += lot.points;
+    } else {
+      lots_.insert(position, lot);
+    }
+  }
+  if (!summed() && lots_.size() >= kSummedLotsMin) {
+    MutableExtras().summed = true;
+    Sum();
+  }
+}
+
+bool Account::AllLive(std::uint64_t now_us) const {
+  TALLY_ASSERT(summed());
+  // Spending order puts the lot that expires first first.
+  return extras_->spendable_from_max <= now_us && (spent() == lots_.size() || now_us < lots_[spent()].expires_at_us);
+}
+
+void Account::Compact() {
+  if (spent() == 0) return;
+  lots_.erase(lots_.begin(), lots_.begin() + static_cast<std::ptrdiff_t>(extras_->spent));
+  extras_->spent = 0;
+}
+
+void Account::Sum() {
+  TALLY_ASSERT(summed());
+  extras_->lots_points = 0;
+  extras_->spendable_from_max = 0;
+  for (const Lot& lot : lots()) {
+    extras_->lots_points += lot.points;
+    extras_->spendable_from_max = std::max(extras_->spendable_from_max, lot.spendable_from_us);
   }
 }
 
 std::int64_t Account::Spendable(std::uint64_t now_us) const {
+  if (summed() && AllLive(now_us)) return extras_->lots_points;
   std::int64_t sum = 0;
-  for (const Lot& lot : lots_) {
+  for (const Lot& lot : lots()) {
     if (lot.Live(now_us)) sum += lot.points;
   }
   return sum;
 }
 
 std::int64_t Account::Pending(std::uint64_t now_us) const {
+  if (summed() && AllLive(now_us)) return 0;
   std::int64_t sum = 0;
-  for (const Lot& lot : lots_) {
+  for (const Lot& lot : lots()) {
     if (lot.Pending(now_us)) sum += lot.points;
   }
   return sum;
@@ -111,13 +144,39 @@ std::int64_t Account::Held(std::uint64_t now_us) const {
 
 std::int64_t Account::Total() const {
   std::int64_t sum = -debt();
-  for (const Lot& lot : lots_) sum += lot.points;
+  if (summed()) {
+    sum += extras_->lots_points;
+  } else {
+    for (const Lot& lot : lots_) sum += lot.points;
+  }
   for (const Hold& hold : holds()) sum += hold.points();
   return sum;
 }
 
 void Account::Take(std::int64_t points, std::uint64_t now_us, std::vector<Lot>* taken) {
   TALLY_ASSERT(points > 0);
+  if (summed() && AllLive(now_us)) {
+    // Every lot is live: the lots emptied are the first ones, which become
+    // the spent prefix.
+    extras_->lots_points -= points;
+    std::size_t& spent = extras_->spent;
+    while (points > 0) {
+      TALLY_ASSERT(spent < lots_.size());
+      Lot& lot = lots_[spent];
+      const std::int64_t part = std::min(points, lot.points);
+      if (taken != nullptr) {
+        Lot slice = lot;
+        slice.points = part;
+        taken->push_back(slice);
+      }
+      lot.points -= part;
+      points -= part;
+      if (lot.points == 0) ++spent;
+    }
+    if (spent * 2 > lots_.size()) Compact();  // each spent lot moved at most once: O(1) a lot
+    return;
+  }
+  Compact();
   for (Lot& lot : lots_) {
     if (points == 0) break;
     if (!lot.Live(now_us)) continue;
@@ -132,9 +191,11 @@ void Account::Take(std::int64_t points, std::uint64_t now_us, std::vector<Lot>* 
   }
   TALLY_ASSERT(points == 0);
   std::erase_if(lots_, [](const Lot& lot) { return lot.points == 0; });
+  if (summed()) Sum();
 }
 
 std::int64_t Account::TakePending(std::int64_t points, std::uint64_t now_us) {
+  Compact();
   std::int64_t taken = 0;
   for (Lot& lot : lots_) {
     if (!lot.Pending(now_us) || taken == points) continue;
@@ -143,6 +204,7 @@ std::int64_t Account::TakePending(std::int64_t points, std::uint64_t now_us) {
     taken += part;
   }
   std::erase_if(lots_, [](const Lot& lot) { return lot.points == 0; });
+  if (summed()) Sum();
   return taken;
 }
 
@@ -153,14 +215,31 @@ void Account::Return(const std::vector<Lot>& slices) {
 }
 
 std::int64_t Account::TakeFromLotsOf(std::uint64_t sequence, std::int64_t points, std::uint64_t now_us) {
+  // Lots are in order of expiry, then event: the lots of `sequence` are one
+  // at most per expiry, found by a search within each expiry's run.
   std::int64_t taken = 0;
-  for (Lot& lot : lots_) {
-    if (lot.sequence != sequence || lot.expires_at_us <= now_us || taken == points) continue;
-    const std::int64_t part = std::min(points - taken, lot.points);
-    lot.points -= part;
-    taken += part;
+  std::vector<std::size_t> emptied;  // indexes into lots_, ascending
+  auto at = lots_.begin() + static_cast<std::ptrdiff_t>(spent());
+  while (at != lots_.end() && taken < points) {
+    const std::uint64_t expires = at->expires_at_us;
+    const auto run_end = std::upper_bound(at, lots_.end(), expires,
+                                          [](std::uint64_t value, const Lot& lot) { return value < lot.expires_at_us; });
+    if (expires > now_us) {
+      const auto lot = std::lower_bound(at, run_end, sequence,
+                                        [](const Lot& candidate, std::uint64_t value) { return candidate.sequence < value; });
+      if (lot != run_end && lot->sequence == sequence) {
+        const std::int64_t part = std::min(points - taken, lot->points);
+        lot->points -= part;
+        taken += part;
+        if (lot->points == 0) emptied.push_back(static_cast<std::size_t>(lot - lots_.begin()));
+      }
+    }
+    at = run_end;
   }
-  std::erase_if(lots_, [](const Lot& lot) { return lot.points == 0; });
+  for (auto index = emptied.rbegin(); index != emptied.rend(); ++index) {
+    lots_.erase(lots_.begin() + static_cast<std::ptrdiff_t>(*index));
+  }
+  if (summed()) extras_->lots_points -= taken;
   return taken;
 }
 
@@ -196,23 +275,25 @@ Hold Account::RemoveHold(std::uint64_t sequence) {
 }
 
 std::int64_t Account::WriteOffPastDate(std::uint64_t now_us) {
+  Compact();
   std::int64_t sum = 0;
   for (const Lot& lot : lots_) {
     if (lot.expires_at_us <= now_us) sum += lot.points;
   }
   std::erase_if(lots_, [now_us](const Lot& lot) { return lot.expires_at_us <= now_us; });
+  if (summed()) Sum();
   return sum;
 }
 
 bool Account::HasPastDate(std::uint64_t now_us) const {
   // Lots are in spending order, so the first expires first.
-  if (!lots_.empty() && lots_.front().expires_at_us <= now_us) return true;
+  if (!lots().empty() && lots().front().expires_at_us <= now_us) return true;
   return HasExpiredHold(now_us);
 }
 
 std::int64_t Account::ExpiringBefore(std::uint64_t now_us, std::uint64_t before_us) const {
   std::int64_t sum = 0;
-  for (const Lot& lot : lots_) {
+  for (const Lot& lot : lots()) {
     if (lot.expires_at_us >= before_us) break;  // spending order: the rest expire later
     if (now_us < lot.expires_at_us) sum += lot.points;
   }

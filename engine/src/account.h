@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "tally/program.h"
@@ -120,7 +121,12 @@ class Account {
     __builtin_prefetch(&lots_.back());
   }
 
-  const std::vector<Lot>& lots() const { return lots_; }
+  // From this many lots on an account is summed (below, at Insert).
+  static constexpr std::size_t kSummedLotsMin = 64;
+
+  // The lots, in spending order, none empty.
+  std::span<const Lot> lots() const { return std::span<const Lot>(lots_).subspan(spent()); }
+  std::size_t lots_capacity() const { return lots_.capacity(); }  // memory accounting
   const std::vector<Hold>& holds() const { return extras_ ? extras_->holds : kNoExtras.holds; }
   std::vector<Purchase>& purchases() { return MutableExtras().purchases; }
   const std::vector<Purchase>& purchases() const { return extras_ ? extras_->purchases : kNoExtras.purchases; }
@@ -130,6 +136,25 @@ class Account {
  private:
   void Insert(const Lot& lot);  // merges into the same lot or inserts in spending order
 
+  // An account of kSummedLotsMin lots or more (a member who earns often and
+  // spends now and then) is summed: its lots' points and the latest time any of them
+  // becomes spendable are kept as they change, so that while every lot is
+  // live — no program with a pending period or expiry says otherwise yet —
+  // Spendable and Pending need not look at the lots, and a spend walks only
+  // the lots it empties, which stay in place as a spent prefix until they
+  // are half the vector. Below kSummedLotsMin lots a look at all of them
+  // is as quick. (Under Zipf-skewed load a member with ~10^5 lots made
+  // every redeem and balance read a scan of megabytes: docs/performance.md,
+  // "Members with many lots".) Other changes of a summed account's lots
+  // (expiry, pending points, returns of a purchase) compact the vector,
+  // change it as before and sum it again: O(lots), as they always were.
+  std::size_t spent() const { return extras_ ? extras_->spent : 0; }
+  bool summed() const { return extras_ && extras_->summed; }
+  // REQUIRES: summed(). Whether every lot is live at now_us, by the sums.
+  bool AllLive(std::uint64_t now_us) const;
+  void Compact();  // drops the spent prefix
+  void Sum();      // (re)computes the sums from the lots
+
   // What only some members have, behind one pointer so that a member who
   // only earns and redeems costs 32 bytes here plus their lots (and the
   // member's whole state is one cache line, member_table.h).
@@ -138,6 +163,12 @@ class Account {
     std::vector<Purchase> purchases;  // by time; only those tiers can still see
     std::int64_t debt = 0;
     std::uint64_t last_purchase_us = 0;
+    // A summed account's (see Insert): lots_[0, spent) are spent; the sums
+    // are of lots_[spent, end).
+    bool summed = false;
+    std::size_t spent = 0;
+    std::int64_t lots_points = 0;
+    std::uint64_t spendable_from_max = 0;  // no lot becomes spendable later
   };
   static const Extras kNoExtras;
   Extras& MutableExtras() {
@@ -146,7 +177,7 @@ class Account {
   }
   std::vector<Hold>& holds_mutable() { return MutableExtras().holds; }
 
-  std::vector<Lot> lots_;  // in spending order, none empty
+  std::vector<Lot> lots_;  // in spending order, none empty past the spent prefix
   std::unique_ptr<Extras> extras_;
 };
 

@@ -308,7 +308,7 @@ LedgerStats Ledger::Stats() const {
   // accounts' lots (not the heap's own overhead, nor holds and purchases,
   // which are rarer).
   std::uint64_t lots = 0;
-  impl_->members.ForEach([&](const internal::MemberState& state) { lots += state.account.lots().capacity(); });
+  impl_->members.ForEach([&](const internal::MemberState& state) { lots += state.account.lots_capacity(); });
   stats.memory_bytes = impl_->members.memory_bytes() + impl_->ids.memory_bytes() + impl_->reversed_points.memory_bytes() +
                        lots * sizeof(internal::Lot);
   stats.recovery_seconds = impl_->recovery_seconds;
