@@ -136,18 +136,18 @@ class Account {
  private:
   void Insert(const Lot& lot);  // merges into the same lot or inserts in spending order
 
-  // An account of kSummedLotsMin lots or more (a member who earns often and
-  // spends now and then) is summed: its lots' points and the latest time any of them
-  // becomes spendable are kept as they change, so that while every lot is
-  // live — no program with a pending period or expiry says otherwise yet —
-  // Spendable and Pending need not look at the lots, and a spend walks only
-  // the lots it empties, which stay in place as a spent prefix until they
-  // are half the vector. Below kSummedLotsMin lots a look at all of them
+  // An account of kSummedLotsMin lots or more (a member who earns often
+  // and spends now and then) is summed: its lots' points and the latest
+  // time any of them becomes spendable are kept as they change, so that
+  // while every lot is live — no pending period or expiry says otherwise
+  // yet — Spendable and Pending need not look at the lots, and a spend
+  // walks only the lots it empties, which stay in place as a spent prefix
+  // until they are half the vector. With fewer lots a look at all of them
   // is as quick. (Under Zipf-skewed load a member with ~10^5 lots made
   // every redeem and balance read a scan of megabytes: docs/performance.md,
-  // "Members with many lots".) Other changes of a summed account's lots
-  // (expiry, pending points, returns of a purchase) compact the vector,
-  // change it as before and sum it again: O(lots), as they always were.
+  // "Members with many lots".) The rarer changes — a spend while some lot
+  // is not live, pending points taken back, a write-off — compact the
+  // vector, change it as before and sum it again: O(lots), as they were.
   std::size_t spent() const { return extras_ ? extras_->spent : 0; }
   bool summed() const { return extras_ && extras_->summed; }
   // REQUIRES: summed(). Whether every lot is live at now_us, by the sums.
