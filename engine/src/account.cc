@@ -29,6 +29,19 @@ void CivilFromDays(std::int64_t days, std::int64_t* year, unsigned* month) {
   *year = static_cast<std::int64_t>(year_of_era) + era * 400 + (*month <= 2 ? 1 : 0);
 }
 
+// Takes what it can of `*points` from `lot`, appending the slice taken
+// (with the lot's identity) to `taken` when not null.
+void TakeFromLot(Lot& lot, std::int64_t* points, std::vector<Lot>* taken) {
+  const std::int64_t part = std::min(*points, lot.points);
+  if (taken != nullptr) {
+    Lot slice = lot;
+    slice.points = part;
+    taken->push_back(slice);
+  }
+  lot.points -= part;
+  *points -= part;
+}
+
 }  // namespace
 
 std::uint64_t ExpiresAt(const Program& program, std::uint64_t earned_at_us) {
@@ -162,16 +175,8 @@ void Account::Take(std::int64_t points, std::uint64_t now_us, std::vector<Lot>* 
     std::size_t& spent = extras_->spent;
     while (points > 0) {
       TALLY_ASSERT(spent < lots_.size());
-      Lot& lot = lots_[spent];
-      const std::int64_t part = std::min(points, lot.points);
-      if (taken != nullptr) {
-        Lot slice = lot;
-        slice.points = part;
-        taken->push_back(slice);
-      }
-      lot.points -= part;
-      points -= part;
-      if (lot.points == 0) ++spent;
+      TakeFromLot(lots_[spent], &points, taken);
+      if (lots_[spent].points == 0) ++spent;
     }
     if (spent * 2 > lots_.size()) Compact();  // each spent lot moved at most once: O(1) a lot
     return;
@@ -179,15 +184,7 @@ void Account::Take(std::int64_t points, std::uint64_t now_us, std::vector<Lot>* 
   Compact();
   for (Lot& lot : lots_) {
     if (points == 0) break;
-    if (!lot.Live(now_us)) continue;
-    const std::int64_t part = std::min(points, lot.points);
-    if (taken != nullptr) {
-      Lot slice = lot;
-      slice.points = part;
-      taken->push_back(slice);
-    }
-    lot.points -= part;
-    points -= part;
+    if (lot.Live(now_us)) TakeFromLot(lot, &points, taken);
   }
   TALLY_ASSERT(points == 0);
   std::erase_if(lots_, [](const Lot& lot) { return lot.points == 0; });
