@@ -144,7 +144,7 @@ class Account {
   // walks only the lots it empties, which stay in place as a spent prefix
   // until they are half the vector. With fewer lots a look at all of them
   // is as quick. (Under Zipf-skewed load a member with ~10^5 lots made
-  // every redeem and balance read a scan of megabytes: docs/performance.md,
+  // every redeem and balance read a scan of megabytes: docs/performance-log.md,
   // "Members with many lots".) The rarer changes — a spend while some lot
   // is not live, pending points taken back, a write-off — compact the
   // vector, change it as before and sum it again: O(lots), as they were.

@@ -15,7 +15,7 @@ namespace tally::internal {
 // store on every call (locks, lookups, a context allocated and freed):
 // ~0.4 µs a block hot, and ~12 µs at the median on a CPU gone cold during
 // an fsync, where this takes ~0.15 µs hot and touches far less
-// (docs/performance.md, "The chain hash, cold").
+// (docs/performance-log.md, "The chain hash, cold").
 ChainHash HashOfBlock(std::string_view bytes) {
   TALLY_ASSERT(bytes.size() > kBlockTrailerBytes);
   static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);

@@ -13,7 +13,7 @@
 // each later insert moves a few slots of the old table into it, oldest slot
 // index first; lookups probe the new table, then the old one, skipping the
 // old slots already moved. A doubling used to stop the writer for ~2 s at
-// 25 M ids (docs/performance.md).
+// 25 M ids (docs/performance-log.md).
 //
 // The new table is allocated a little earlier, at 11/16 load, and brought
 // into memory before growth by a thread of its own: each page populated

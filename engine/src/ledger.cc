@@ -10,7 +10,7 @@ namespace tally {
 namespace {
 
 // How many commands ahead a group commit and recovery prefetch table slots;
-// measured on the engine benchmark (docs/performance.md).
+// measured on the engine benchmark (docs/performance-log.md).
 constexpr std::size_t kPrefetchDistance = 8;
 
 std::uint64_t SystemClockUs() {

@@ -79,7 +79,7 @@ struct Ledger::Impl {
   // Points reversed so far, by the sequence of the reversed earn or redeem
   // (keyed by MixBits(sequence): a bijection, so never 0 and never shared).
   // A GrowingTable, not a node-based map: a std::unordered_map's rehash at
-  // 3 M reversals held the writer for ~0.4 s (docs/performance.md).
+  // 3 M reversals held the writer for ~0.4 s (docs/performance-log.md).
   internal::GrowingTable reversed_points{std::size_t{1} << 12, kCommandIdsMax};
   // What recovery read.
   struct {

@@ -5,7 +5,7 @@
 // Why huge pages: a command reads an index slot and a member's state at
 // random addresses over gigabytes; with 4 KB pages nearly every one of those
 // reads also misses the TLB, and on a virtual machine the page walk is
-// nested (docs/performance.md, "Huge pages for the tables"). Tables of 2 MB
+// nested (docs/performance-log.md, "Huge pages for the tables"). Tables of 2 MB
 // or more start on a 2 MB boundary and are advised MADV_HUGEPAGE (the
 // machine's transparent huge pages set to `madvise`, Debian's default, is
 // enough; with `never` they stay in 4 KB pages and work the same).

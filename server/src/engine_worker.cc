@@ -136,7 +136,7 @@ void EngineWorker::RunOnIoThread(bool second_pass) {
   // a single-threaded server reads whatever is ready before it writes;
   // without it, callers whose answers came in the last round were left
   // for the next fsync, and a closed loop of 8 callers settled into two
-  // halves taking turns (docs/performance.md, "Reading what has arrived
+  // halves taking turns (docs/performance-log.md, "Reading what has arrived
   // before the fsync").
   if (!second_pass) {
     post_to_io_thread_([this] { RunOnIoThread(/*second_pass=*/true); });
