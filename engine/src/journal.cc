@@ -1,0 +1,108 @@
+#include "journal.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "tally/internal/encoding.h"
+#include "tally/status.h"
+
+namespace tally::internal {
+
+std::size_t JournalRecordBytes(std::span<const std::string_view> blocks) {
+  std::size_t bytes = kJournalRecordHeaderBytes + kJournalBodyFixedBytes + kJournalRecordTrailerBytes;
+  for (std::string_view block : blocks) bytes += 4 + block.size();
+  return bytes;
+}
+
+void AppendJournalRecord(std::span<const std::string_view> blocks, std::uint64_t first_sequence,
+                         std::uint64_t last_sequence, std::string* out) {
+  TALLY_ASSERT(!blocks.empty() && first_sequence <= last_sequence);
+  const std::size_t start = out->size();
+  const std::size_t record_bytes = JournalRecordBytes(blocks);
+  const std::size_t body_bytes = record_bytes - kJournalRecordHeaderBytes - kJournalRecordTrailerBytes;
+  out->reserve(start + record_bytes);
+  out->append(kJournalMagic, sizeof kJournalMagic);
+  PutFixed32(out, static_cast<std::uint32_t>(body_bytes));
+  PutFixed64(out, first_sequence);
+  PutFixed64(out, last_sequence);
+  PutFixed32(out, static_cast<std::uint32_t>(blocks.size()));
+  for (std::string_view block : blocks) {
+    PutFixed32(out, static_cast<std::uint32_t>(block.size()));
+    out->append(block);
+  }
+  PutFixed64(out, XXH3_64bits(out->data() + start, out->size() - start));
+}
+
+namespace {
+
+bool AllFill(std::string_view bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](char byte) { return byte == kJournalFill; });
+}
+
+// The record at the front of `bytes`, checked whole; false when it is cut
+// short or damaged.
+bool ReadRecord(std::string_view bytes, JournalRecord* record, std::size_t* record_bytes) {
+  if (bytes.size() < kJournalRecordHeaderBytes) return false;
+  if (std::memcmp(bytes.data(), kJournalMagic, sizeof kJournalMagic) != 0) return false;
+  const std::size_t body_bytes = LoadFixed32(bytes.data() + 4);
+  if (body_bytes < kJournalBodyFixedBytes) return false;
+  const std::size_t checked_bytes = kJournalRecordHeaderBytes + body_bytes;
+  if (bytes.size() < checked_bytes + kJournalRecordTrailerBytes) return false;
+  if (XXH3_64bits(bytes.data(), checked_bytes) != LoadFixed64(bytes.data() + checked_bytes)) return false;
+
+  std::string_view body = bytes.substr(kJournalRecordHeaderBytes, body_bytes);
+  record->first_sequence = LoadFixed64(body.data());
+  record->last_sequence = LoadFixed64(body.data() + 8);
+  const std::uint32_t block_count = LoadFixed32(body.data() + 16);
+  body.remove_prefix(kJournalBodyFixedBytes);
+  if (record->first_sequence == 0 || record->first_sequence > record->last_sequence || block_count == 0) return false;
+  record->blocks.clear();
+  for (std::uint32_t index = 0; index < block_count; ++index) {
+    if (body.size() < 4) return false;
+    const std::size_t block_bytes = LoadFixed32(body.data());
+    body.remove_prefix(4);
+    if (block_bytes == 0 || block_bytes > body.size()) return false;
+    record->blocks.push_back(body.substr(0, block_bytes));
+    body.remove_prefix(block_bytes);
+  }
+  if (!body.empty()) return false;
+  *record_bytes = checked_bytes + kJournalRecordTrailerBytes;
+  return true;
+}
+
+}  // namespace
+
+JournalScan ScanJournal(std::string_view bytes, std::uint64_t next_sequence) {
+  JournalScan scan;
+  scan.next_sequence = next_sequence;
+  std::size_t offset = 0;
+  while (true) {
+    scan.end_offset = offset;
+    const std::string_view rest = bytes.substr(offset);
+    if (rest.empty()) {
+      scan.end = JournalEnd::kEndOfBytes;
+      return scan;
+    }
+    if (AllFill(rest.substr(0, kJournalRecordHeaderBytes))) {
+      scan.end = JournalEnd::kFill;
+      return scan;
+    }
+    JournalRecord record;
+    std::size_t record_bytes = 0;
+    if (!ReadRecord(rest, &record, &record_bytes)) {
+      scan.end = JournalEnd::kTorn;
+      return scan;
+    }
+    if (scan.next_sequence != 0 && record.first_sequence != scan.next_sequence) {
+      scan.end = JournalEnd::kOutOfOrder;
+      return scan;
+    }
+    scan.next_sequence = record.last_sequence + 1;
+    scan.records.push_back(std::move(record));
+    offset += record_bytes;
+  }
+}
+
+}  // namespace tally::internal
