@@ -1,10 +1,12 @@
 #include "journal.h"
 
+#include <rocksdb/file_system.h>
 #include <xxhash.h>
 
 #include <algorithm>
 #include <cstring>
 
+#include "store.h"
 #include "tally/internal/encoding.h"
 #include "tally/status.h"
 
@@ -103,6 +105,77 @@ JournalScan ScanJournal(std::string_view bytes, std::uint64_t next_sequence) {
     scan.records.push_back(std::move(record));
     offset += record_bytes;
   }
+}
+
+JournalFile::JournalFile(std::unique_ptr<rocksdb::FSRandomRWFile> file, std::string path, std::uint64_t size)
+    : file_(std::move(file)), path_(std::move(path)), size_(size) {}
+
+JournalFile::~JournalFile() {
+  if (file_) file_->Close(rocksdb::IOOptions(), nullptr).PermitUncheckedError();
+}
+
+Result<std::unique_ptr<JournalFile>> JournalFile::Prepare(rocksdb::FileSystem* file_system,
+                                                          const std::string& directory, const std::string& name,
+                                                          std::uint64_t size) {
+  const std::string path = directory + "/" + name;
+  // Created empty (a file of that name left from before, say by a crash
+  // while preparing it, is cut to nothing: its bytes beyond `size` must
+  // not stay), then opened for writing at offsets.
+  std::unique_ptr<rocksdb::FSWritableFile> created;
+  rocksdb::IOStatus opened = file_system->NewWritableFile(path, rocksdb::FileOptions(), &created, nullptr);
+  if (opened.ok()) opened = created->Close(rocksdb::IOOptions(), nullptr);
+  if (!opened.ok()) return FromRocks(opened, "creating " + path);
+  std::unique_ptr<rocksdb::FSRandomRWFile> file;
+  opened = file_system->NewRandomRWFile(path, rocksdb::FileOptions(), &file, nullptr);
+  if (!opened.ok()) return FromRocks(opened, "opening " + path);
+  std::unique_ptr<JournalFile> journal(new JournalFile(std::move(file), path, size));
+  if (Status filled = journal->Refill(); !filled.ok()) return filled;
+  std::unique_ptr<rocksdb::FSDirectory> parent;
+  rocksdb::IOStatus synced = file_system->NewDirectory(directory, rocksdb::IOOptions(), &parent, nullptr);
+  if (synced.ok()) synced = parent->Fsync(rocksdb::IOOptions(), nullptr);
+  if (!synced.ok()) return FromRocks(synced, "syncing " + directory + " after creating " + name);
+  return journal;
+}
+
+Result<std::unique_ptr<JournalFile>> JournalFile::Open(rocksdb::FileSystem* file_system, const std::string& path) {
+  std::uint64_t size = 0;
+  const rocksdb::IOStatus sized = file_system->GetFileSize(path, rocksdb::IOOptions(), &size, nullptr);
+  if (!sized.ok()) return FromRocks(sized, "reading the size of " + path);
+  std::unique_ptr<rocksdb::FSRandomRWFile> file;
+  const rocksdb::IOStatus opened = file_system->NewRandomRWFile(path, rocksdb::FileOptions(), &file, nullptr);
+  if (!opened.ok()) return FromRocks(opened, "opening " + path);
+  return std::unique_ptr<JournalFile>(new JournalFile(std::move(file), path, size));
+}
+
+Status JournalFile::Write(std::uint64_t offset, std::string_view bytes) {
+  TALLY_ASSERT(offset <= size_ && bytes.size() <= size_ - offset);
+  return FromRocks(file_->Write(offset, rocksdb::Slice(bytes.data(), bytes.size()), rocksdb::IOOptions(), nullptr),
+                   "writing " + path_);
+}
+
+Status JournalFile::Sync() { return FromRocks(file_->Sync(rocksdb::IOOptions(), nullptr), "syncing " + path_); }
+
+Result<std::string> JournalFile::ReadAll() const {
+  std::string bytes(size_, '\0');
+  rocksdb::Slice read;
+  const rocksdb::IOStatus status = file_->Read(0, bytes.size(), rocksdb::IOOptions(), &read, bytes.data(), nullptr);
+  if (!status.ok()) return FromRocks(status, "reading " + path_);
+  if (read.size() != bytes.size()) {
+    return Status::Corruption(path_ + " holds " + std::to_string(read.size()) + " bytes, not " +
+                              std::to_string(bytes.size()));
+  }
+  if (read.data() != bytes.data()) std::memcpy(bytes.data(), read.data(), read.size());
+  return bytes;
+}
+
+Status JournalFile::Refill() {
+  constexpr std::size_t kChunkBytes = 1 << 20;
+  const std::string fill(static_cast<std::size_t>(std::min<std::uint64_t>(size_, kChunkBytes)), kJournalFill);
+  for (std::uint64_t offset = 0; offset < size_; offset += fill.size()) {
+    const std::size_t bytes = static_cast<std::size_t>(std::min<std::uint64_t>(fill.size(), size_ - offset));
+    if (Status written = Write(offset, std::string_view(fill.data(), bytes)); !written.ok()) return written;
+  }
+  return Sync();
 }
 
 }  // namespace tally::internal

@@ -1,8 +1,8 @@
-// The journal's records (docs/journal.md): the form in which a group's log
-// blocks would be made durable in a file of tally's own, written over
-// blocks written before, instead of through RocksDB's WAL. Step one of
-// that design: the bytes and the rule that says where a journal ends. Not
-// used by the store yet.
+// The journal (docs/journal.md): files of tally's own, written in full
+// before use, in which a group's log blocks would be made durable — each
+// group one record written over the file's fill — instead of through
+// RocksDB's WAL. Built so far: the record's bytes, the rule that says
+// where a journal ends, and the file. Not used by the store yet.
 //
 //   record := magic "TJR1" | body_size u32 | first_sequence u64
 //             | last_sequence u64 | block_count u32
@@ -13,14 +13,23 @@
 // checksum is XXH3-64 (seed 0) of every byte before it. A group is one
 // record, so recovery takes a group whole or not at all.
 //
-// Thread safety: pure functions.
+// Thread safety: the functions are pure; a JournalFile is used by one
+// thread at a time.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "tally/status.h"
+
+namespace rocksdb {
+class FileSystem;
+class FSRandomRWFile;
+}  // namespace rocksdb
 
 namespace tally::internal {
 
@@ -68,5 +77,42 @@ struct JournalScan {
 // scan, and nothing after it is read: a record whose neighbour before it
 // was lost is never taken without it.
 JournalScan ScanJournal(std::string_view bytes, std::uint64_t next_sequence);
+
+// A journal file: a fixed size, every byte kJournalFill until records are
+// written over it, so that a write changes neither the file's size nor
+// its extents and a sync writes the data alone. I/O goes through RocksDB's
+// FileSystem, the store's, so that fault tests reach it.
+class JournalFile {
+ public:
+  // Creates `name` in `directory` (replacing a file of that name) with
+  // `size` bytes of fill, syncs it and then the directory, so that a
+  // record written into it needs no metadata made durable.
+  static Result<std::unique_ptr<JournalFile>> Prepare(rocksdb::FileSystem* file_system, const std::string& directory,
+                                                      const std::string& name, std::uint64_t size);
+  // Opens an existing journal file.
+  static Result<std::unique_ptr<JournalFile>> Open(rocksdb::FileSystem* file_system, const std::string& path);
+  ~JournalFile();
+  JournalFile(const JournalFile&) = delete;
+  JournalFile& operator=(const JournalFile&) = delete;
+
+  // Writes `bytes` at `offset`. REQUIRES: offset + bytes.size() <= size().
+  Status Write(std::uint64_t offset, std::string_view bytes);
+  // Makes every write so far durable.
+  Status Sync();
+  // Every byte of the file.
+  Result<std::string> ReadAll() const;
+  // Fill again, synced: the file can take records from offset 0 again.
+  Status Refill();
+
+  std::uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  JournalFile(std::unique_ptr<rocksdb::FSRandomRWFile> file, std::string path, std::uint64_t size);
+
+  std::unique_ptr<rocksdb::FSRandomRWFile> file_;
+  std::string path_;
+  std::uint64_t size_;
+};
 
 }  // namespace tally::internal

@@ -23,11 +23,6 @@
 #include "tally/internal/encoding.h"
 
 namespace tally::internal {
-namespace {
-
-constexpr std::size_t kDefaultFamily = 0;
-constexpr std::size_t kLogFamily = 1;
-constexpr char kFormatKey[] = "format";
 
 Status FromRocks(const rocksdb::Status& status, const std::string& what) {
   if (status.ok()) return Status::Ok();
@@ -36,6 +31,12 @@ Status FromRocks(const rocksdb::Status& status, const std::string& what) {
   if (status.IsInvalidArgument()) return Status::InvalidArgument(what + ": " + status.ToString());
   return Status::IOError(what + ": " + status.ToString());
 }
+
+namespace {
+
+constexpr std::size_t kDefaultFamily = 0;
+constexpr std::size_t kLogFamily = 1;
+constexpr char kFormatKey[] = "format";
 
 rocksdb::ColumnFamilyOptions LogFamilyOptions() {
   rocksdb::ColumnFamilyOptions options;

@@ -24,10 +24,14 @@ namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
 class Env;
+class Status;
 class WriteBatch;
 }  // namespace rocksdb
 
 namespace tally::internal {
+
+// A RocksDB status as tally's, its message prefixed with `what`.
+Status FromRocks(const rocksdb::Status& status, const std::string& what);
 
 inline constexpr std::uint32_t kFormatVersion = 3;  // 2: program-aware events; 3: the hash chain
 

@@ -1,5 +1,6 @@
 // FillableFileSystem: a RocksDB FileSystem for fault tests. Every write,
-// sync and file creation fails while the disk is "full" (with the error
+// sync and file creation (appended files, and files written at offsets)
+// fails while the disk is "full" (with the error
 // RocksDB sees when a real disk fills up) or "failing" (an I/O error), and
 // works again once it is freed. Syncs can also be held: a sync waits until
 // released, so that a test knows a write is in progress (pipelining
@@ -74,6 +75,14 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
     if (full_.load()) return NoSpace();
     return Wrap(target_->ReopenWritableFile(name, options, file, debug), file);
   }
+  rocksdb::IOStatus NewRandomRWFile(const std::string& name, const rocksdb::FileOptions& options,
+                                    std::unique_ptr<rocksdb::FSRandomRWFile>* file,
+                                    rocksdb::IODebugContext* debug) override {
+    if (full_.load()) return NoSpace();
+    rocksdb::IOStatus status = target_->NewRandomRWFile(name, options, file, debug);
+    if (status.ok()) file->reset(new RandomRWFile(std::move(*file), this));
+    return status;
+  }
 
  private:
   class File final : public rocksdb::FSWritableFileOwnerWrapper {
@@ -103,6 +112,31 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
       disk_->PassGate();
       if (disk_->full_.load()) return disk_->NoSpace();
       return FSWritableFileOwnerWrapper::Fsync(options, debug);
+    }
+
+   private:
+    FillableFileSystem* disk_;
+  };
+
+  // The same for a file written at offsets (the journal's).
+  class RandomRWFile final : public rocksdb::FSRandomRWFileOwnerWrapper {
+   public:
+    RandomRWFile(std::unique_ptr<rocksdb::FSRandomRWFile> target, FillableFileSystem* disk)
+        : FSRandomRWFileOwnerWrapper(std::move(target)), disk_(disk) {}
+    rocksdb::IOStatus Write(uint64_t offset, const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                            rocksdb::IODebugContext* debug) override {
+      if (disk_->full_.load()) return disk_->NoSpace();
+      return FSRandomRWFileOwnerWrapper::Write(offset, data, options, debug);
+    }
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
+      disk_->PassGate();
+      if (disk_->full_.load()) return disk_->NoSpace();
+      return FSRandomRWFileOwnerWrapper::Sync(options, debug);
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
+      disk_->PassGate();
+      if (disk_->full_.load()) return disk_->NoSpace();
+      return FSRandomRWFileOwnerWrapper::Fsync(options, debug);
     }
 
    private:

@@ -1,15 +1,20 @@
-// The journal's records (engine/src/journal.h, docs/journal.md): a group
-// is taken whole or not at all, and a scan ends at the first record that
-// is not whole, not unchanged or not next — nothing after it is taken.
+// The journal (engine/src/journal.h, docs/journal.md): a group's record
+// is taken whole or not at all, a scan ends at the first record that is
+// not whole, not unchanged or not next — nothing after it is taken — and a
+// journal file keeps its size and what was written into it.
 #include "journal.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/file_system.h>
 #include <xxhash.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "fillable_file_system.h"
 #include "tally/internal/encoding.h"
+#include "test_util.h"
 
 namespace tally::internal {
 namespace {
@@ -205,6 +210,93 @@ TEST(Journal, ARecordWithImpossibleFieldsIsNotTaken) {
   std::string oversized = record(1, 3, 1, {5}, 0);
   StoreFixed32(oversized.data() + 4, 1u << 30);
   EXPECT_EQ(ScanJournal(oversized, 0).end, JournalEnd::kTorn);
+}
+
+// ---- the file ----
+
+constexpr std::uint64_t kFileBytes = (256 << 10) + 100;  // not a whole number of fill chunks
+
+TEST(JournalFile, APreparedFileIsFillOfItsSizeWhateverWasThere) {
+  testing::TemporaryDirectory directory;
+  const std::string path = directory.path() + "/journal-00000001";
+  {
+    std::FILE* old = std::fopen(path.c_str(), "w");  // a longer file left from before
+    ASSERT_NE(old, nullptr);
+    std::fputs(std::string(kFileBytes * 2, 'x').c_str(), old);
+    std::fclose(old);
+  }
+  auto file = JournalFile::Prepare(rocksdb::FileSystem::Default().get(), directory.path(), "journal-00000001", kFileBytes);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_EQ((*file)->size(), kFileBytes);
+  EXPECT_EQ(std::filesystem::file_size(path), kFileBytes);
+  auto bytes = (*file)->ReadAll();
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  EXPECT_EQ(*bytes, std::string(kFileBytes, kJournalFill));
+  const JournalScan scan = ScanJournal(*bytes, 0);
+  EXPECT_TRUE(scan.records.empty());
+  EXPECT_EQ(scan.end, JournalEnd::kFill);
+}
+
+TEST(JournalFile, RecordsWrittenOverTheFillAreThereAfterAReopenAndARefillClearsThem) {
+  testing::TemporaryDirectory directory;
+  const Journal journal = MakeJournal(2);
+  std::string path;
+  {
+    auto file = JournalFile::Prepare(rocksdb::FileSystem::Default().get(), directory.path(), "journal-00000007", kFileBytes);
+    ASSERT_TRUE(file.ok()) << file.status().ToString();
+    path = (*file)->path();
+    // Record by record, as groups would come.
+    ASSERT_TRUE((*file)->Write(0, std::string_view(journal.bytes).substr(0, journal.starts[1])).ok());
+    ASSERT_TRUE((*file)->Write(journal.starts[1], std::string_view(journal.bytes).substr(journal.starts[1])).ok());
+    ASSERT_TRUE((*file)->Sync().ok());
+  }
+  EXPECT_EQ(std::filesystem::file_size(path), kFileBytes);  // writes over the fill change no size
+  auto reopened = JournalFile::Open(rocksdb::FileSystem::Default().get(), path);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ((*reopened)->size(), kFileBytes);
+  auto bytes = (*reopened)->ReadAll();
+  ASSERT_TRUE(bytes.ok());
+  JournalScan scan = ScanJournal(*bytes, 0);
+  ExpectRecordsAre(scan, journal, 2);
+  EXPECT_EQ(scan.end, JournalEnd::kFill);
+
+  ASSERT_TRUE((*reopened)->Refill().ok());
+  bytes = (*reopened)->ReadAll();
+  ASSERT_TRUE(bytes.ok());
+  scan = ScanJournal(*bytes, 0);
+  EXPECT_TRUE(scan.records.empty());
+  EXPECT_EQ(scan.end, JournalEnd::kFill);
+  EXPECT_EQ(std::filesystem::file_size(path), kFileBytes);
+}
+
+TEST(JournalFile, AFullDiskFailsItsWritesAndSyncsUntilItIsFreed) {
+  testing::TemporaryDirectory directory;
+  auto disk = std::make_shared<testing::FillableFileSystem>();
+  const Journal journal = MakeJournal(1);
+
+  disk->Fill();
+  auto refused = JournalFile::Prepare(disk.get(), directory.path(), "journal-00000001", kFileBytes);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("no space left on device"), std::string::npos)
+      << refused.status().ToString();
+  disk->Free();
+
+  auto file = JournalFile::Prepare(disk.get(), directory.path(), "journal-00000001", kFileBytes);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  disk->FailWrites();
+  const Status write = (*file)->Write(0, journal.bytes);
+  ASSERT_FALSE(write.ok());
+  EXPECT_NE(write.message().find("input/output error"), std::string::npos) << write.ToString();
+  EXPECT_FALSE((*file)->Sync().ok());
+  const int failed = disk->failed_writes();
+  EXPECT_GE(failed, 2);
+
+  disk->Free();
+  ASSERT_TRUE((*file)->Write(0, journal.bytes).ok());
+  ASSERT_TRUE((*file)->Sync().ok());
+  auto bytes = (*file)->ReadAll();
+  ASSERT_TRUE(bytes.ok());
+  ExpectRecordsAre(ScanJournal(*bytes, 0), journal, 1);
 }
 
 }  // namespace
