@@ -91,27 +91,25 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
         : FSWritableFileOwnerWrapper(std::move(target)), disk_(disk) {}
     rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                              rocksdb::IODebugContext* debug) override {
-      if (disk_->full_.load()) return disk_->NoSpace();
-      return FSWritableFileOwnerWrapper::Append(data, options, debug);
+      const rocksdb::IOStatus fault = disk_->WriteFault();
+      return fault.ok() ? FSWritableFileOwnerWrapper::Append(data, options, debug) : fault;
     }
     rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                              const rocksdb::DataVerificationInfo& info, rocksdb::IODebugContext* debug) override {
-      if (disk_->full_.load()) return disk_->NoSpace();
-      return FSWritableFileOwnerWrapper::Append(data, options, info, debug);
+      const rocksdb::IOStatus fault = disk_->WriteFault();
+      return fault.ok() ? FSWritableFileOwnerWrapper::Append(data, options, info, debug) : fault;
     }
     rocksdb::IOStatus Flush(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
-      if (disk_->full_.load()) return disk_->NoSpace();
-      return FSWritableFileOwnerWrapper::Flush(options, debug);
+      const rocksdb::IOStatus fault = disk_->WriteFault();
+      return fault.ok() ? FSWritableFileOwnerWrapper::Flush(options, debug) : fault;
     }
     rocksdb::IOStatus Sync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
-      disk_->PassGate();
-      if (disk_->full_.load()) return disk_->NoSpace();
-      return FSWritableFileOwnerWrapper::Sync(options, debug);
+      const rocksdb::IOStatus fault = disk_->SyncFault();
+      return fault.ok() ? FSWritableFileOwnerWrapper::Sync(options, debug) : fault;
     }
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
-      disk_->PassGate();
-      if (disk_->full_.load()) return disk_->NoSpace();
-      return FSWritableFileOwnerWrapper::Fsync(options, debug);
+      const rocksdb::IOStatus fault = disk_->SyncFault();
+      return fault.ok() ? FSWritableFileOwnerWrapper::Fsync(options, debug) : fault;
     }
 
    private:
@@ -125,18 +123,16 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
         : FSRandomRWFileOwnerWrapper(std::move(target)), disk_(disk) {}
     rocksdb::IOStatus Write(uint64_t offset, const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                             rocksdb::IODebugContext* debug) override {
-      if (disk_->full_.load()) return disk_->NoSpace();
-      return FSRandomRWFileOwnerWrapper::Write(offset, data, options, debug);
+      const rocksdb::IOStatus fault = disk_->WriteFault();
+      return fault.ok() ? FSRandomRWFileOwnerWrapper::Write(offset, data, options, debug) : fault;
     }
     rocksdb::IOStatus Sync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
-      disk_->PassGate();
-      if (disk_->full_.load()) return disk_->NoSpace();
-      return FSRandomRWFileOwnerWrapper::Sync(options, debug);
+      const rocksdb::IOStatus fault = disk_->SyncFault();
+      return fault.ok() ? FSRandomRWFileOwnerWrapper::Sync(options, debug) : fault;
     }
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
-      disk_->PassGate();
-      if (disk_->full_.load()) return disk_->NoSpace();
-      return FSRandomRWFileOwnerWrapper::Fsync(options, debug);
+      const rocksdb::IOStatus fault = disk_->SyncFault();
+      return fault.ok() ? FSRandomRWFileOwnerWrapper::Fsync(options, debug) : fault;
     }
 
    private:
@@ -158,6 +154,14 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
     gate_.notify_all();
     gate_.wait(lock, [&] { return !holding_; });
     --held_;
+  }
+
+  // What a write meets: the fault while the disk is full, else nothing.
+  rocksdb::IOStatus WriteFault() { return full_.load() ? NoSpace() : rocksdb::IOStatus::OK(); }
+  // What a sync meets: the gate (HoldSyncs), then the same.
+  rocksdb::IOStatus SyncFault() {
+    PassGate();
+    return WriteFault();
   }
 
   rocksdb::IOStatus NoSpace() {
