@@ -85,10 +85,30 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
   }
 
  private:
-  class File final : public rocksdb::FSWritableFileOwnerWrapper {
+  // A file's syncs, gated and failed as the disk says; the same for both
+  // kinds of file (appended, and written at offsets), whose Sync and Fsync
+  // have one signature.
+  template <typename Wrapper>
+  class Gated : public Wrapper {
    public:
-    File(std::unique_ptr<rocksdb::FSWritableFile> target, FillableFileSystem* disk)
-        : FSWritableFileOwnerWrapper(std::move(target)), disk_(disk) {}
+    template <typename Target>
+    Gated(Target target, FillableFileSystem* disk) : Wrapper(std::move(target)), disk_(disk) {}
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
+      const rocksdb::IOStatus fault = disk_->SyncFault();
+      return fault.ok() ? Wrapper::Sync(options, debug) : fault;
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
+      const rocksdb::IOStatus fault = disk_->SyncFault();
+      return fault.ok() ? Wrapper::Fsync(options, debug) : fault;
+    }
+
+   protected:
+    FillableFileSystem* disk_;
+  };
+
+  class File final : public Gated<rocksdb::FSWritableFileOwnerWrapper> {
+   public:
+    using Gated::Gated;
     rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                              rocksdb::IODebugContext* debug) override {
       const rocksdb::IOStatus fault = disk_->WriteFault();
@@ -103,40 +123,17 @@ class FillableFileSystem final : public rocksdb::FileSystemWrapper {
       const rocksdb::IOStatus fault = disk_->WriteFault();
       return fault.ok() ? FSWritableFileOwnerWrapper::Flush(options, debug) : fault;
     }
-    rocksdb::IOStatus Sync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
-      const rocksdb::IOStatus fault = disk_->SyncFault();
-      return fault.ok() ? FSWritableFileOwnerWrapper::Sync(options, debug) : fault;
-    }
-    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
-      const rocksdb::IOStatus fault = disk_->SyncFault();
-      return fault.ok() ? FSWritableFileOwnerWrapper::Fsync(options, debug) : fault;
-    }
-
-   private:
-    FillableFileSystem* disk_;
   };
 
-  // The same for a file written at offsets (the journal's).
-  class RandomRWFile final : public rocksdb::FSRandomRWFileOwnerWrapper {
+  // A file written at offsets (the journal's).
+  class RandomRWFile final : public Gated<rocksdb::FSRandomRWFileOwnerWrapper> {
    public:
-    RandomRWFile(std::unique_ptr<rocksdb::FSRandomRWFile> target, FillableFileSystem* disk)
-        : FSRandomRWFileOwnerWrapper(std::move(target)), disk_(disk) {}
+    using Gated::Gated;
     rocksdb::IOStatus Write(uint64_t offset, const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                             rocksdb::IODebugContext* debug) override {
       const rocksdb::IOStatus fault = disk_->WriteFault();
       return fault.ok() ? FSRandomRWFileOwnerWrapper::Write(offset, data, options, debug) : fault;
     }
-    rocksdb::IOStatus Sync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
-      const rocksdb::IOStatus fault = disk_->SyncFault();
-      return fault.ok() ? FSRandomRWFileOwnerWrapper::Sync(options, debug) : fault;
-    }
-    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* debug) override {
-      const rocksdb::IOStatus fault = disk_->SyncFault();
-      return fault.ok() ? FSRandomRWFileOwnerWrapper::Fsync(options, debug) : fault;
-    }
-
-   private:
-    FillableFileSystem* disk_;
   };
 
   // A file the target opened, made to fail while the disk is full.
