@@ -4,8 +4,10 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
+#include "block.h"
 #include "store.h"
 #include "tally/internal/encoding.h"
 #include "tally/status.h"
@@ -18,23 +20,67 @@ std::size_t JournalRecordBytes(std::span<const std::string_view> blocks) {
   return bytes;
 }
 
+namespace {
+
+constexpr std::size_t kJournalRecordFrontBytes = kJournalRecordHeaderBytes + kJournalBodyFixedBytes;
+
+// Fills in the front of the record that starts at `start` in `out` and
+// whose blocks follow it to the end of `out`, and appends its checksum.
+void SealRecord(std::size_t start, std::uint64_t first_sequence, std::uint64_t last_sequence,
+                std::uint32_t block_count, std::string* out) {
+  std::string front;
+  front.append(kJournalMagic, sizeof kJournalMagic);
+  PutFixed32(&front, static_cast<std::uint32_t>(out->size() - start - kJournalRecordHeaderBytes));
+  PutFixed64(&front, first_sequence);
+  PutFixed64(&front, last_sequence);
+  PutFixed32(&front, block_count);
+  std::memcpy(out->data() + start, front.data(), front.size());
+  PutFixed64(out, XXH3_64bits(out->data() + start, out->size() - start));
+}
+
+void AppendBlock(std::string_view block, std::string* out) {
+  PutFixed32(out, static_cast<std::uint32_t>(block.size()));
+  out->append(block);
+}
+
+}  // namespace
+
 void AppendJournalRecord(std::span<const std::string_view> blocks, std::uint64_t first_sequence,
                          std::uint64_t last_sequence, std::string* out) {
   TALLY_ASSERT(!blocks.empty() && first_sequence <= last_sequence);
   const std::size_t start = out->size();
-  const std::size_t record_bytes = JournalRecordBytes(blocks);
-  const std::size_t body_bytes = record_bytes - kJournalRecordHeaderBytes - kJournalRecordTrailerBytes;
-  out->reserve(start + record_bytes);
-  out->append(kJournalMagic, sizeof kJournalMagic);
-  PutFixed32(out, static_cast<std::uint32_t>(body_bytes));
-  PutFixed64(out, first_sequence);
-  PutFixed64(out, last_sequence);
-  PutFixed32(out, static_cast<std::uint32_t>(blocks.size()));
-  for (std::string_view block : blocks) {
-    PutFixed32(out, static_cast<std::uint32_t>(block.size()));
-    out->append(block);
+  out->reserve(start + JournalRecordBytes(blocks));
+  out->append(kJournalRecordFrontBytes, '\0');
+  for (std::string_view block : blocks) AppendBlock(block, out);
+  SealRecord(start, first_sequence, last_sequence, static_cast<std::uint32_t>(blocks.size()), out);
+}
+
+void JournalRecordBuilder::Add(std::string_view block, std::uint64_t first_sequence, std::uint64_t last_sequence) {
+  TALLY_ASSERT(!finished_ && first_sequence <= last_sequence);
+  if (blocks_ == 0) {
+    bytes_.assign(kJournalRecordFrontBytes, '\0');
+    first_sequence_ = first_sequence;
   }
-  PutFixed64(out, XXH3_64bits(out->data() + start, out->size() - start));
+  TALLY_ASSERT(blocks_ == 0 || first_sequence == last_sequence_ + 1);
+  AppendBlock(block, &bytes_);
+  last_sequence_ = last_sequence;
+  ++blocks_;
+}
+
+std::string_view JournalRecordBuilder::Finish() {
+  TALLY_ASSERT(blocks_ > 0);
+  if (!finished_) {
+    SealRecord(0, first_sequence_, last_sequence_, blocks_, &bytes_);
+    finished_ = true;
+  }
+  return bytes_;
+}
+
+void JournalRecordBuilder::Clear() {
+  bytes_.clear();
+  blocks_ = 0;
+  first_sequence_ = last_sequence_ = 0;
+  finished_ = false;
 }
 
 namespace {
@@ -105,6 +151,68 @@ JournalScan ScanJournal(std::string_view bytes, std::uint64_t next_sequence) {
     scan.records.push_back(std::move(record));
     offset += record_bytes;
   }
+}
+
+std::string JournalFileName(std::uint64_t number) {
+  char name[32];
+  std::snprintf(name, sizeof name, "journal-%08llu", static_cast<unsigned long long>(number));
+  return name;
+}
+
+Result<std::vector<JournalFileEntry>> ListJournalFiles(rocksdb::FileSystem* file_system,
+                                                       const std::string& directory) {
+  std::vector<std::string> children;
+  const rocksdb::IOStatus listed = file_system->GetChildren(directory, rocksdb::IOOptions(), &children, nullptr);
+  if (!listed.ok()) return FromRocks(listed, "listing " + directory);
+  constexpr std::string_view kPrefix = "journal-";
+  std::vector<JournalFileEntry> files;
+  for (const std::string& child : children) {
+    if (child.size() <= kPrefix.size() || child.compare(0, kPrefix.size(), kPrefix) != 0) continue;
+    const std::string_view digits = std::string_view(child).substr(kPrefix.size());
+    if (digits.size() > 19 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;
+    }
+    files.push_back({std::stoull(std::string(digits)), directory + "/" + child});
+  }
+  std::sort(files.begin(), files.end(),
+            [](const JournalFileEntry& a, const JournalFileEntry& b) { return a.number < b.number; });
+  return files;
+}
+
+Status ReadJournal(rocksdb::FileSystem* file_system, std::span<const JournalFileEntry> files,
+                   std::uint64_t tables_last_sequence,
+                   const std::function<Status(std::uint64_t, std::string_view)>& visit) {
+  std::uint64_t next_sequence = 0;                       // the next record must begin here (0: anywhere)
+  std::uint64_t next_block = tables_last_sequence + 1;   // the next block to visit must begin here
+  for (const JournalFileEntry& file : files) {
+    std::string bytes;
+    const rocksdb::IOStatus read = rocksdb::ReadFileToString(file_system, file.path, &bytes);
+    if (!read.ok()) return FromRocks(read, "reading " + file.path);
+    const bool past_tables = next_sequence > tables_last_sequence + 1;
+    const JournalScan scan = ScanJournal(bytes, past_tables ? next_sequence : 0);
+    for (const JournalRecord& record : scan.records) {
+      for (std::string_view block : record.blocks) {
+        if (block.size() < kBlockHeaderBytes) {
+          return Status::Corruption(file.path + " holds a block of " + std::to_string(block.size()) + " bytes");
+        }
+        const std::uint64_t first = LoadFixed64(block.data() + 8);
+        const std::uint32_t events = LoadFixed32(block.data() + 4);
+        if (events == 0 || first == 0) return Status::Corruption(file.path + " holds a block without events");
+        const std::uint64_t last = first + events - 1;
+        if (last <= tables_last_sequence) continue;
+        if (first != next_block) {
+          return Status::Corruption(file.path + " holds a block from sequence " + std::to_string(first) +
+                                    " where sequence " + std::to_string(next_block) + " was next");
+        }
+        if (Status visited = visit(first, block); !visited.ok()) return visited;
+        next_block = last + 1;
+      }
+    }
+    if (!scan.records.empty()) next_sequence = scan.next_sequence;
+    const bool ends = scan.end == JournalEnd::kTorn || scan.end == JournalEnd::kOutOfOrder;
+    if (ends && next_sequence > tables_last_sequence + 1) break;
+  }
+  return Status::Ok();
 }
 
 JournalFile::JournalFile(std::unique_ptr<rocksdb::FSRandomRWFile> file, std::string path, std::uint64_t size)

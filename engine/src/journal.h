@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -45,6 +46,29 @@ inline constexpr char kJournalFill = '\xff';
 // REQUIRES: !blocks.empty(), first_sequence <= last_sequence.
 void AppendJournalRecord(std::span<const std::string_view> blocks, std::uint64_t first_sequence,
                          std::uint64_t last_sequence, std::string* out);
+
+// The same, built as the group's blocks are made: each block is copied in
+// once, and Finish() fills in the header and the checksum.
+class JournalRecordBuilder {
+ public:
+  // Adds a block holding the events first_sequence..last_sequence, which
+  // follow those of the block added before. REQUIRES: not finished.
+  void Add(std::string_view block, std::uint64_t first_sequence, std::uint64_t last_sequence);
+  // The record's bytes, sealed; the same bytes when called again.
+  // REQUIRES: a block added.
+  std::string_view Finish();
+  // Empties it for another group, keeping its buffer.
+  void Clear();
+  std::uint32_t blocks() const { return blocks_; }
+  std::uint64_t last_sequence() const { return last_sequence_; }
+
+ private:
+  std::string bytes_;
+  std::uint64_t first_sequence_ = 0;
+  std::uint64_t last_sequence_ = 0;
+  std::uint32_t blocks_ = 0;
+  bool finished_ = false;
+};
 
 // The bytes one record of these blocks takes.
 std::size_t JournalRecordBytes(std::span<const std::string_view> blocks);
@@ -77,6 +101,31 @@ struct JournalScan {
 // scan, and nothing after it is read: a record whose neighbour before it
 // was lost is never taken without it.
 JournalScan ScanJournal(std::string_view bytes, std::uint64_t next_sequence);
+
+// Journal files are named "journal-" and a number, increasing.
+std::string JournalFileName(std::uint64_t number);
+
+struct JournalFileEntry {
+  std::uint64_t number = 0;
+  std::string path;
+};
+
+// The journal files in `directory`, in number order.
+Result<std::vector<JournalFileEntry>> ListJournalFiles(rocksdb::FileSystem* file_system, const std::string& directory);
+
+// Recovery's read (docs/journal.md, "Recovery"): visits, in order, each
+// block of the journal's counted records that holds events after
+// `tables_last_sequence` (the last one RocksDB's tables hold), with the
+// block's first sequence. `files` are read in order; within a file the
+// scan is ScanJournal's. A file's fill moves the scan to the next file.
+// Until the records have gone past the tables, a file whose scan ends at
+// a record that does not count also moves it on (such a file's records
+// are in the tables already); after that, such a record ends the
+// journal. Corruption when the first block after the tables does not
+// begin right after them, or a counted block is malformed.
+Status ReadJournal(rocksdb::FileSystem* file_system, std::span<const JournalFileEntry> files,
+                   std::uint64_t tables_last_sequence,
+                   const std::function<Status(std::uint64_t first_sequence, std::string_view block)>& visit);
 
 // A journal file: a fixed size, every byte kJournalFill until records are
 // written over it, so that a write changes neither the file's size nor

@@ -69,7 +69,7 @@ Ledger::~Ledger() {
 Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& directory, OpenOptions options) {
   const auto started = std::chrono::steady_clock::now();
   auto store = internal::Store::Open(directory, internal::Store::Mode::kReadWrite, options.create_if_missing,
-                                    options.env);
+                                    options.env, options.journal_file_bytes);
   if (!store.ok()) return store.status();
   auto impl = std::make_unique<Impl>();
   impl->store = std::move(store.value());

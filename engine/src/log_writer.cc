@@ -183,10 +183,9 @@ void LogWriter::Write(std::vector<Group>& taken, const std::function<void()>& th
   std::vector<BlockWrite> writes;
   writes.reserve(taken.size());
   for (Group& group : taken) writes.push_back(std::move(group.write));
-  // The waiters are told the moment the WAL's sync returns, inside
-  // RocksDB's write, rather than after RocksDB has also inserted the blocks
-  // into its memtable (wal_watch.h): ~10–20 µs sooner. If that moment is
-  // not seen, they are told once the write returns.
+  // The waiters are told the moment the journal's sync returns, before
+  // RocksDB has also inserted the blocks into its memtable (store.h). If
+  // that moment is not seen, they are told once the write returns.
   bool told_durable = false;
   const std::function<void()> durable = [&] {
     TellDurable(taken.back().last_sequence, taken.back().head);

@@ -1,6 +1,7 @@
 // tallyd: the ledger server.
 //
-//   tallyd [--data DIR] [--listen HOST:PORT] [--idle-timeout-ms N] [--tls-cert FILE --tls-key FILE]
+//   tallyd [--data DIR] [--listen HOST:PORT] [--idle-timeout-ms N] [--journal-file-mb N]
+//          [--tls-cert FILE --tls-key FILE]
 //
 // SIGINT or SIGTERM: stop cleanly. SIGHUP: read the TLS files again.
 //
@@ -24,8 +25,10 @@ std::string MallocName() {
 }
 
 constexpr char kUsage[] =
-    "usage: tallyd [--data DIR] [--listen HOST:PORT] [--idle-timeout-ms N] [--tls-cert FILE --tls-key FILE]\n"
-    "defaults: --data tally-data --listen 127.0.0.1:7411, in the clear\n"
+    "usage: tallyd [--data DIR] [--listen HOST:PORT] [--idle-timeout-ms N] [--journal-file-mb N]\n"
+    "              [--tls-cert FILE --tls-key FILE]\n"
+    "defaults: --data tally-data --listen 127.0.0.1:7411, in the clear, --journal-file-mb 64\n"
+    "--journal-file-mb: the size of each journal file, 1 to 1024 (docs/journal.md)\n"
     "--tls-cert/--tls-key: speak TLS with this certificate chain and private key (PEM; docs/security.md);\n"
     "SIGHUP reads them again\n";
 
@@ -46,6 +49,7 @@ bool ParseListen(std::string_view text, tally::server::ServerOptions* options) {
 int main(int argc, char** argv) {
   std::string directory = "tally-data";
   tally::server::ServerOptions options;
+  tally::OpenOptions open_options;
   for (int index = 1; index < argc; ++index) {
     const std::string_view flag = argv[index];
     if (flag == "--help") {
@@ -70,6 +74,14 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "tallyd: --idle-timeout-ms wants a positive number\n");
         return 2;
       }
+    } else if (flag == "--journal-file-mb") {
+      char* end = nullptr;
+      const unsigned long megabytes = std::strtoul(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || megabytes < 1 || megabytes > 1024) {
+        std::fprintf(stderr, "tallyd: --journal-file-mb wants a number from 1 to 1024, not '%s'\n", value.c_str());
+        return 2;
+      }
+      open_options.journal_file_bytes = std::uint64_t{megabytes} << 20;
     } else if (flag == "--tls-cert") {
       options.tls_certificate_file = value;
     } else if (flag == "--tls-key") {
@@ -80,7 +92,6 @@ int main(int argc, char** argv) {
     }
   }
 
-  tally::OpenOptions open_options;
   open_options.queries_answer_early = true;  // the server holds each answer until it is durable
   auto ledger = tally::Ledger::Open(directory, std::move(open_options));
   if (!ledger.ok()) {

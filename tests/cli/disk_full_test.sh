@@ -34,7 +34,7 @@ fail() {
   failures=$((failures + 1))
 }
 
-start_tallyd "$disk/ledger"
+start_tallyd "$disk/ledger" --journal-file-mb 4
 at=(--server "127.0.0.1:$port")
 
 acked=0123456789abcdef0123456789abcdef

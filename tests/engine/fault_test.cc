@@ -14,6 +14,7 @@
 #include <string>
 
 #include "fillable_file_system.h"
+#include "journal.h"
 #include "tally/ledger.h"
 #include "tally/replay.h"
 #include "test_util.h"
@@ -33,9 +34,15 @@ class FaultTest : public ::testing::Test {
     Open();
   }
 
+  static OpenOptions SmallJournal() {
+    OpenOptions options;
+    options.journal_file_bytes = 1 << 20;
+    return options;
+  }
+
   void Open() {
     ledger_.reset();
-    OpenOptions options;
+    OpenOptions options = SmallJournal();
     options.clock_us = [this] { return clock_us_; };
     options.env = env_;
     auto opened = Ledger::Open(directory_.path(), options);
@@ -155,42 +162,70 @@ TEST_F(FaultTest, AClosedStoppedLedgerReopensWithEverythingAcknowledged) {
   EXPECT_EQ(ledger_->GetBalance({1, 11})->points, 50);
 }
 
-// The newest RocksDB WAL file of `directory` and its size.
-std::pair<std::filesystem::path, std::uintmax_t> NewestWal(const std::string& directory) {
-  std::filesystem::path newest;
+// The journal file of `directory` that holds records, and where its last
+// record begins and ends.
+struct LastRecord {
+  std::filesystem::path file;
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+LastRecord FindLastRecord(const std::string& directory) {
+  LastRecord last;
   for (const auto& entry : std::filesystem::directory_iterator(directory)) {
-    if (entry.path().extension() == ".log" && (newest.empty() || entry.path().filename() > newest.filename())) {
-      newest = entry.path();
-    }
+    if (entry.path().filename().string().rfind("journal-", 0) != 0) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const internal::JournalScan scan = internal::ScanJournal(bytes, 0);
+    if (scan.records.empty()) continue;
+    last.file = entry.path();
+    last.end = scan.end_offset;
+    last.begin = last.end - internal::JournalRecordBytes(scan.records.back().blocks);
   }
-  return {newest, newest.empty() ? 0 : std::filesystem::file_size(newest)};
+  return last;
 }
 
-// Power lost inside the last write: the WAL ends partway through the
-// record of a group that was never acknowledged. The ledger opens with
-// every acknowledged command, without the torn one, and goes on.
+// Power lost inside the last write: the journal's last record reached the
+// disk only in part (the rest of it still the file's fill), or with a byte
+// changed. The ledger opens with every acknowledged command, without the
+// torn one, and goes on.
 TEST_F(FaultTest, ATornLastWriteIsDroppedAndNothingAcknowledgedIsLost) {
   for (std::uint64_t id = 1; id <= 20; ++id) ASSERT_TRUE(Apply({Earn(id, 1, 10 + id % 3, 10)}).ok());
-  const auto [wal, acknowledged_bytes] = NewestWal(directory_.path());
-  ASSERT_FALSE(wal.empty());
   const auto before = Balances();
   std::vector<Command> torn;
   for (std::uint64_t id = 100; id < 140; ++id) torn.push_back(Earn(id, 1, 10, 1));
   ASSERT_TRUE(Apply(torn).ok());
-  const std::uintmax_t written_bytes = std::filesystem::file_size(wal);
-  ASSERT_GT(written_bytes, acknowledged_bytes + 64);
+  const LastRecord last = FindLastRecord(directory_.path());
+  ASSERT_FALSE(last.file.empty());
+  ASSERT_GT(last.end, last.begin + 64);
 
-  for (const std::uintmax_t cut :
-       {acknowledged_bytes + 7, (acknowledged_bytes + written_bytes) / 2, written_bytes - 1}) {
-    SCOPED_TRACE("WAL cut at " + std::to_string(cut) + " of " + std::to_string(written_bytes));
-    // The directory as a power cut would leave it: what was fsynced, with
-    // the last record cut short (the ledger stays open: its files are
-    // copied as they are).
+  struct Damage {
+    std::size_t at;
+    bool flip;  // a byte changed; else the record cut short here
+  };
+  for (const Damage damage : {Damage{last.begin + 7, false}, Damage{(last.begin + last.end) / 2, false},
+                              Damage{last.end - 1, false}, Damage{last.begin + 40, true}, Damage{last.end - 3, true}}) {
+    SCOPED_TRACE("record " + std::to_string(last.begin) + ".." + std::to_string(last.end) + (damage.flip ? ", byte " : ", cut at ") +
+                 std::to_string(damage.at));
+    // The directory as a power cut would leave it (the ledger stays open:
+    // its files are copied as they are).
     testing::TemporaryDirectory copy;
     std::filesystem::copy(directory_.path(), copy.path(),
                           std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
-    std::filesystem::resize_file(copy.path() + "/" + wal.filename().string(), cut);
-    auto reopened = Ledger::Open(copy.path());
+    {
+      std::fstream file(copy.path() + "/" + last.file.filename().string(), std::ios::binary | std::ios::in | std::ios::out);
+      if (damage.flip) {
+        file.seekg(static_cast<std::streamoff>(damage.at));
+        const char byte = static_cast<char>(file.get() ^ 0x10);
+        file.seekp(static_cast<std::streamoff>(damage.at));
+        file.put(byte);
+      } else {
+        const std::string fill(last.end - damage.at, internal::kJournalFill);
+        file.seekp(static_cast<std::streamoff>(damage.at));
+        file.write(fill.data(), static_cast<std::streamsize>(fill.size()));
+      }
+      ASSERT_TRUE(file.good());
+    }
+    auto reopened = Ledger::Open(copy.path(), SmallJournal());
     ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
     EXPECT_EQ((*reopened)->Stats().last_sequence, 20u);
     std::vector<std::pair<std::uint64_t, std::int64_t>> balances;

@@ -40,6 +40,10 @@ struct OpenOptions {
   // says so; a server does, so that its one engine thread never waits for
   // an fsync (server/src/engine_worker.cc).
   bool queries_answer_early = false;
+  // The size of each journal file (docs/journal.md): written in full
+  // before its first record; a new one is prepared when the current one is
+  // half full. Tests use small ones.
+  std::uint64_t journal_file_bytes = 64 << 20;
 };
 
 // Where the hash chain stands: the last sequence and its chain hash (hex).
