@@ -179,17 +179,53 @@ Result<std::vector<JournalFileEntry>> ListJournalFiles(rocksdb::FileSystem* file
   return files;
 }
 
+namespace {
+
+// ScanJournal over the file at `path`, read from its start only as far as
+// the scan needs: a file is mostly fill, and its records end where the
+// fill begins. Reads 1 MiB, then twice as much each time the scan ran out
+// of bytes (the bytes ended, or a record was cut short by the read) while
+// the file has more. `bytes` keeps what was read: the scan's records point
+// into it.
+Status ScanJournalFile(rocksdb::FileSystem* file_system, const std::string& path, std::uint64_t next_sequence,
+                       std::string* bytes, JournalScan* scan) {
+  std::unique_ptr<rocksdb::FSSequentialFile> file;
+  rocksdb::IOStatus status = file_system->NewSequentialFile(path, rocksdb::FileOptions(), &file, nullptr);
+  if (!status.ok()) return FromRocks(status, "opening " + path);
+  bytes->clear();
+  std::size_t want = 1 << 20;
+  bool whole = false;
+  while (true) {
+    const std::size_t had = bytes->size();
+    bytes->resize(want);
+    rocksdb::Slice read;
+    status = file->Read(want - had, rocksdb::IOOptions(), &read, bytes->data() + had, nullptr);
+    if (!status.ok()) return FromRocks(status, "reading " + path);
+    if (read.data() != bytes->data() + had) std::memmove(bytes->data() + had, read.data(), read.size());
+    bytes->resize(had + read.size());
+    whole = read.size() < want - had;
+    *scan = ScanJournal(*bytes, next_sequence);
+    const bool ran_out = scan->end == JournalEnd::kEndOfBytes || scan->end == JournalEnd::kTorn;
+    if (whole || !ran_out) return Status::Ok();
+    want *= 2;
+  }
+}
+
+}  // namespace
+
 Status ReadJournal(rocksdb::FileSystem* file_system, std::span<const JournalFileEntry> files,
                    std::uint64_t tables_last_sequence,
                    const std::function<Status(std::uint64_t, std::string_view)>& visit) {
   std::uint64_t next_sequence = 0;                       // the next record must begin here (0: anywhere)
   std::uint64_t next_block = tables_last_sequence + 1;   // the next block to visit must begin here
   for (const JournalFileEntry& file : files) {
-    std::string bytes;
-    const rocksdb::IOStatus read = rocksdb::ReadFileToString(file_system, file.path, &bytes);
-    if (!read.ok()) return FromRocks(read, "reading " + file.path);
     const bool past_tables = next_sequence > tables_last_sequence + 1;
-    const JournalScan scan = ScanJournal(bytes, past_tables ? next_sequence : 0);
+    std::string bytes;
+    JournalScan scan;
+    if (Status read = ScanJournalFile(file_system, file.path, past_tables ? next_sequence : 0, &bytes, &scan);
+        !read.ok()) {
+      return read;
+    }
     for (const JournalRecord& record : scan.records) {
       for (std::string_view block : record.blocks) {
         if (block.size() < kBlockHeaderBytes) {

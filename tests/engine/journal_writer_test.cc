@@ -227,5 +227,57 @@ TEST(ReadJournal, ATornRecordAfterTheTablesEndsTheJournalAcrossFiles) {
   EXPECT_EQ(*recovered, Firsts(1, 11));
 }
 
+// Recovery reads a file only as far as its records go, in reads that grow;
+// records across those reads' ends are read whole, and a torn one far into
+// the file still ends the journal.
+TEST(ReadJournal, RecordsFarIntoALargeFileAreReadWholeAndATornOneStillEndsIt) {
+  testing::TemporaryDirectory directory;
+  std::uint64_t first = 1;
+  {
+    auto journal = JournalWriter::Start(Disk(), directory.path(), 1, 8 << 20);
+    ASSERT_TRUE(journal.ok()) << journal.status().ToString();
+    while (first <= 3'000 * 10) {  // ~3 MiB of records of ~1 KiB
+      ASSERT_TRUE((*journal)->Append(Record(first, 1'000 + first % 97)).ok());
+      first += 10;
+    }
+    ASSERT_TRUE((*journal)->Sync().ok());
+    EXPECT_EQ((*journal)->files().size(), 1u);
+  }
+  auto recovered = Recovered(directory.path(), 0);
+  ASSERT_TRUE(recovered.ok()) << recovered.status().ToString();
+  EXPECT_EQ(*recovered, Firsts(1, first - 10));
+
+  // A byte changed in a record past 2 MiB: the journal ends before it.
+  const std::string path = directory.path() + "/" + JournalFileName(1);
+  std::string bytes;
+  ASSERT_TRUE(rocksdb::ReadFileToString(Disk(), path, &bytes).ok());
+  const JournalScan scan = ScanJournal(bytes, 0);
+  ASSERT_EQ(scan.records.size(), 3'000u);
+  // The first record that begins past 2 MiB, a byte in its middle.
+  std::size_t offset = 0;
+  std::size_t damaged = 0;
+  std::uint64_t torn_first = 0;
+  for (const JournalRecord& record : scan.records) {
+    const std::size_t size = JournalRecordBytes(record.blocks);
+    if (offset > (2u << 20)) {
+      damaged = offset + size / 2;
+      torn_first = record.first_sequence;
+      break;
+    }
+    offset += size;
+  }
+  ASSERT_GT(damaged, 0u);
+  bytes[damaged] ^= 0x20;
+  {
+    std::unique_ptr<rocksdb::FSRandomRWFile> file;
+    ASSERT_TRUE(Disk()->NewRandomRWFile(path, rocksdb::FileOptions(), &file, nullptr).ok());
+    ASSERT_TRUE(file->Write(damaged, rocksdb::Slice(bytes.data() + damaged, 1), rocksdb::IOOptions(), nullptr).ok());
+    ASSERT_TRUE(file->Close(rocksdb::IOOptions(), nullptr).ok());
+  }
+  recovered = Recovered(directory.path(), 0);
+  ASSERT_TRUE(recovered.ok()) << recovered.status().ToString();
+  EXPECT_EQ(*recovered, Firsts(1, torn_first - 10));
+}
+
 }  // namespace
 }  // namespace tally::internal
